@@ -1,0 +1,30 @@
+"""suggest: reply suggestions for Chinese e-commerce customer service.
+
+>>> from suggest import Engine
+>>> engine = Engine()
+>>> analysis = engine.analyze("包邮吗 几天能到")
+>>> [m.id for m in analysis.intents]
+['shipping']
+"""
+
+from __future__ import annotations
+
+from .engine import Engine
+from .errors import InputError, PackError, Problem
+from .matching import Evidence
+from .results import Analysis, IntentMatch, Reply, TagMatch
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Analysis",
+    "Engine",
+    "Evidence",
+    "InputError",
+    "IntentMatch",
+    "PackError",
+    "Problem",
+    "Reply",
+    "TagMatch",
+    "__version__",
+]

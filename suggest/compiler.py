@@ -1,0 +1,88 @@
+"""Compile validated packs into the matching program: plain, cacheable data.
+
+The program holds only lists, dicts, strings and numbers, so the cache can
+store it with ``marshal`` (fast, and it constructs no objects of its own).
+Expensive derived tables are built here, once per pack content:
+
+* the compact jieba prefix dictionary (see ``tokenizer``);
+* toneless pinyin of every CJK character, and of every keyword, so the
+  matcher can recognise pinyin-input slips (包油 for 包邮, 推货 for 退货)
+  without anyone listing misspellings by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .packs import PackSet
+from .tokenizer import build_prefix_dict
+
+PROGRAM_FORMAT = 3  # bump when the shape of the program changes
+
+
+def is_cjk(char: str) -> bool:
+    return "\u4e00" <= char <= "\u9fff"
+
+
+def pinyin_table() -> dict[str, str]:
+    """Toneless reading of each CJK character (its most common reading)."""
+    from pypinyin import Style, lazy_pinyin
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    table: dict[str, str] = {}
+    for code in pinyin_dict:
+        if 0x4E00 <= code <= 0x9FFF:
+            char = chr(code)
+            table[char] = lazy_pinyin(char, style=Style.NORMAL)[0]
+    return table
+
+
+def _rule_set(pack: dict[str, Any], pinyin: dict[str, str]) -> dict[str, Any]:
+    keywords = []
+    for item in pack.get("keywords", []):
+        rule = {"text": item} if isinstance(item, str) else item
+        text = rule["text"].strip().lower()
+        variants = rule.get("variants", len(text) >= 2 and all(is_cjk(c) for c in text))
+        key = " ".join(pinyin[c] for c in text) if variants and all(c in pinyin for c in text) else ""
+        keywords.append([text, float(rule.get("weight", 0.6)), bool(rule.get("token", False)), key])
+    regexes = []
+    for item in pack.get("regex", []):
+        rule = {"pattern": item} if isinstance(item, str) else item
+        regexes.append([rule["pattern"], float(rule.get("weight", 0.7))])
+    phrases = pack.get("phrases")
+    together = [[[[w.lower() for w in group] for group in rule["all"]], float(rule.get("weight", 0.8))]
+                for rule in pack.get("together", [])]
+    return {
+        "id": pack["id"],
+        "zh": pack.get("zh", ""),
+        "threshold": float(pack.get("threshold", 0.5)),
+        "yields_to": list(pack.get("yields_to", [])),
+        "lift": bool(pack.get("lift", True)),
+        "keywords": keywords,
+        "regex": regexes,
+        "phrases": [int(phrases.get("threshold", 85)), float(phrases.get("weight", 0.7)),
+                    [p.lower() for p in phrases["items"]]] if phrases else [],
+        "together": together,
+        "negations": list(pack.get("negations", [])),
+        "exclude": list(pack.get("exclude", [])),
+        "signals": pack.get("signals", {}),
+    }
+
+
+def compile_program(packs: PackSet) -> dict[str, Any]:
+    pinyin = pinyin_table()
+    intents = [_rule_set(p, pinyin) for p in packs.intents]
+    tags = [_rule_set(p, pinyin) for p in packs.tags]
+    words = [k[0] for rs in intents + tags for k in rs["keywords"]]
+    words += [w for rs in intents + tags for rule in rs["together"] for group in rule[0] for w in group]
+    freq, total = build_prefix_dict(words)
+    replies = [{"intent": p["intent"], "replies": [dict(r) for r in p["replies"]]} for p in packs.replies]
+    return {
+        "format": PROGRAM_FORMAT,
+        "intents": intents,
+        "tags": tags,
+        "replies": replies,
+        "shop": dict(packs.shop),
+        "jieba": [freq, total],
+        "pinyin": pinyin,
+    }

@@ -1,0 +1,308 @@
+"""The engine: packs in, ``Analysis`` out.
+
+An ``Engine`` holds one immutable ``_State`` (compiled packs, tokenizer,
+replies). ``reload()`` builds a complete new state and swaps it in with one
+assignment, so a caller in another thread sees either the old packs or the
+new ones, never half of each, and a broken pack never replaces a good one.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import cache
+from .errors import InputError, PackError
+from .matching import Evidence, Hits, Matcher, NearMiss, noisy_or
+from .normalize import Normalized, normalize
+from .results import Analysis, IntentMatch, Reply, TagMatch
+from .sources import PackSources
+from .tokenizer import Tokenizer
+
+MAX_HISTORY = 10  # earlier messages looked at; older ones say little about this one
+# Bare answers to an agent's question carry no need of their own (taxonomy: 是的 is []),
+# so they never inherit an intent from the history.
+_BARE_ANSWER = re.compile(r"^(是的?|对的?|对啊|是啊|不是|没有|没|有|行|可以|不用|不要|嗯|哦|噢|啊)[啊呀哦的了吧呢]?[.。!！]?$")
+_FOLLOW_UP_MAX_CHARS = 14
+_ONLY_PUNCTUATION = re.compile(r"^[\s?？.。!！~～…]*$")
+
+
+class _State:
+    """Everything compiled from one set of packs. Never mutated after creation."""
+
+    def __init__(self, program: dict[str, Any], sources: PackSources) -> None:
+        self.sources = sources
+        self.intents = Matcher(program["intents"], program["pinyin"])
+        self.tags = Matcher(program["tags"], program["pinyin"])
+        freq, total = program["jieba"]
+        self.tokenizer = Tokenizer(freq, total)
+        self.shop: dict[str, Any] = program["shop"]
+        self.reply_packs: list[dict[str, Any]] = program["replies"]
+        from .replies import ReplyBook
+
+        self.replies = ReplyBook(self.reply_packs, self.shop)
+        self._history_cache: OrderedDict[str, tuple[IntentMatch, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def own_intents(self, text: str) -> tuple[IntentMatch, ...]:
+        """Intents of a history message on its own (memoised: chat repeats them)."""
+        with self._lock:
+            hit = self._history_cache.get(text)
+            if hit is not None:
+                self._history_cache.move_to_end(text)
+                return hit
+        norm = normalize(text)
+        result = self.resolve(self.intents.match(norm, self.tokenizer.tokens(norm.text)))
+        with self._lock:
+            self._history_cache[text] = result
+            if len(self._history_cache) > 512:
+                self._history_cache.popitem(last=False)
+        return result
+
+    def resolve(self, hits: Hits) -> tuple[IntentMatch, ...]:
+        scored: dict[str, IntentMatch] = {}
+        for rs in self.intents.rule_sets:
+            if rs.id in hits.excluded:
+                continue
+            evidence = hits.evidence.get(rs.id, [])
+            score = noisy_or(evidence)
+            if score >= rs.threshold and evidence:
+                scored[rs.id] = IntentMatch(rs.id, score, _dedupe(evidence))
+        kept = dict(scored)
+        for rs in self.intents.rule_sets:
+            if rs.id in kept and any(
+                (other in scored and other != rs.id) if other != "any"
+                else any(o != rs.id for o in scored)
+                for other in rs.yields_to
+            ):
+                del kept[rs.id]
+        return tuple(sorted(kept.values(), key=lambda m: -m.score))
+
+
+def _dedupe(evidence: list[Evidence]) -> tuple[Evidence, ...]:
+    seen: set[tuple[str, str, int]] = set()
+    out = []
+    for item in sorted(evidence, key=lambda e: (-e.weight, e.start)):
+        key = (item.kind, item.pattern, item.start)
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return tuple(out)
+
+
+def _build_state(sources: PackSources, use_cache: bool) -> _State:
+    def build() -> dict[str, Any]:
+        from .compiler import compile_program
+        from .packs import load_packs
+
+        packs = load_packs(sources)
+        if packs.errors:
+            raise PackError(packs.errors)
+        return compile_program(packs)
+
+    program = cache.load_or_build(sources.fingerprint(), build) if use_cache else build()
+    return _State(program, sources)
+
+
+class Engine:
+    """Reads a buyer's message and says what they want, who they are, and what to answer.
+
+    ``Engine()`` loads the bundled packs; ``Engine(intents=DIR, replies=DIR,
+    tags=DIR, shop=FILE)`` loads a shop's own. Raises ``PackError`` (with file,
+    line and key path) when a pack is broken.
+    """
+
+    def __init__(self, intents: str | Path | None = None, replies: str | Path | None = None,
+                 tags: str | Path | None = None, shop: str | Path | None = None,
+                 *, use_cache: bool = True) -> None:
+        self._sources = PackSources.of(intents=intents, tags=tags, replies=replies, shop=shop)
+        self._use_cache = use_cache
+        self._state = _build_state(self._sources, use_cache)
+        self._reload_lock = threading.Lock()
+
+    # -- loading -----------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Re-read the packs. If they are broken, raise PackError and keep the old ones."""
+        with self._reload_lock:
+            new_state = _build_state(self._sources, self._use_cache)
+            self._state = new_state  # one assignment: readers see old or new, never a mix
+
+    @property
+    def intent_ids(self) -> tuple[str, ...]:
+        return tuple(rs.id for rs in self._state.intents.rule_sets)
+
+    @property
+    def tag_ids(self) -> tuple[str, ...]:
+        return tuple(rs.id for rs in self._state.tags.rule_sets)
+
+    @property
+    def shop(self) -> dict[str, Any]:
+        return dict(self._state.shop)
+
+    # -- analysis ----------------------------------------------------------------
+
+    def analyze(self, text: str, history: Sequence[str] = (), *, top: int = 3) -> Analysis:
+        """Intents, customer-type tags and quick replies for the buyer's current message.
+
+        ``history`` is the buyer's earlier messages, oldest first. It helps read a
+        short follow-up (``？`` after ``发了吗``) and the buyer's type; the intents
+        describe the current message.
+        """
+        state = self._state
+        started = time.perf_counter()
+        norm = _checked(text)
+        history = _checked_history(history)
+        tokens = state.tokenizer.tokens(norm.text)
+        intents = state.resolve(state.intents.match(norm, tokens))
+        if not intents and history:
+            intents = _lift_from_history(state, norm, history)
+        matched = time.perf_counter()
+        tags = _tags(state, norm, tokens, history, intents)
+        stage = state.replies.stage(intents)
+        replies: tuple[Reply, ...] = state.replies.choose(intents, tags, stage, top=top)
+        done = time.perf_counter()
+        return Analysis(text=text, normalized=norm.text, intents=intents, tags=tags, replies=replies,
+                        stage=stage, truncated=norm.truncated,
+                        timings={"intents": matched - started, "total": done - started})
+
+    def explain(self, text: str, history: Sequence[str] = ()) -> Explanation:
+        """Every rule of every pack that fired or nearly fired, with scores."""
+        state = self._state
+        norm = _checked(text)
+        history = _checked_history(history)
+        tokens = state.tokenizer.tokens(norm.text)
+        hits = state.intents.match(norm, tokens, near=True)
+        tag_hits = state.tags.match(norm, tokens, near=True)
+        analysis = self.analyze(text, history)
+        rows = []
+        for kind, matcher, found in (("intent", state.intents, hits), ("tag", state.tags, tag_hits)):
+            for rs in matcher.rule_sets:
+                evidence = found.evidence.get(rs.id, [])
+                rows.append(ExplainRow(kind, rs.id, noisy_or(evidence), rs.threshold,
+                                       _dedupe(evidence), found.excluded.get(rs.id)))
+        return Explanation(analysis, tuple(state.tokenizer.tokens(norm.text)), tuple(rows),
+                           tuple(hits.near + tag_hits.near))
+
+    def review(self, draft: str, buyer_message: str | None = None) -> Any:
+        """Check an agent's draft reply against what the training material calls wrong."""
+        from .review import review_draft
+
+        return review_draft(self, draft, buyer_message)
+
+    def _tokens(self, text: str) -> list[tuple[str, int, int]]:
+        return self._state.tokenizer.tokens(text)
+
+
+class ExplainRow:
+    def __init__(self, kind: str, id: str, score: float, threshold: float,
+                 evidence: tuple[Evidence, ...], excluded_by: str | None) -> None:
+        self.kind, self.id, self.score, self.threshold = kind, id, score, threshold
+        self.evidence, self.excluded_by = evidence, excluded_by
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "id": self.id, "score": round(self.score, 3), "threshold": self.threshold,
+                "evidence": [e.to_dict() for e in self.evidence], "excluded_by": self.excluded_by}
+
+
+class Explanation:
+    def __init__(self, analysis: Analysis, tokens: tuple[tuple[str, int, int], ...],
+                 rows: tuple[ExplainRow, ...], near: tuple[NearMiss, ...]) -> None:
+        self.analysis, self.tokens, self.rows, self.near = analysis, tokens, rows, near
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"analysis": self.analysis.to_dict(), "tokens": [t[0] for t in self.tokens],
+                "rules": [r.to_dict() for r in self.rows if r.evidence or r.excluded_by],
+                "near_misses": [vars(n) for n in self.near]}
+
+
+def _checked(text: Any) -> Normalized:
+    if not isinstance(text, str):
+        raise InputError(f"expected the message as text, got {type(text).__name__}")
+    norm = normalize(text)
+    if not norm.text and not norm.emoji and not norm.emotes:
+        raise InputError("the message is empty (nothing but spaces or control characters)")
+    return norm
+
+
+def _checked_history(history: Any) -> tuple[str, ...]:
+    if isinstance(history, str):
+        raise InputError("expected history as a list of earlier messages, got a single text")
+    out = tuple(history)
+    for item in out:
+        if not isinstance(item, str):
+            raise InputError(f"expected every history message as text, got {type(item).__name__}")
+    return tuple(h for h in out[-MAX_HISTORY:] if h.strip())
+
+
+def _lift_from_history(state: _State, norm: Normalized, history: tuple[str, ...]) -> tuple[IntentMatch, ...]:
+    """A short follow-up (那M呢, ？, 还是没动) takes the need of the buyer's last message."""
+    text = norm.text
+    bare_punctuation = bool(_ONLY_PUNCTUATION.match(text))
+    if len(text) > _FOLLOW_UP_MAX_CHARS or _BARE_ANSWER.match(text):
+        return ()
+    for earlier in reversed(history[-3:]):
+        previous = state.own_intents(earlier)
+        lifted = []
+        for match in previous:
+            rs = state.intents.by_id[match.id]
+            if not rs.lift and not bare_punctuation:
+                continue
+            o_start, o_end = norm.span(0, len(text)) if text else (0, 0)
+            ev = Evidence("history", earlier, o_start, o_end, norm.original[o_start:o_end], match.score * 0.8)
+            lifted.append(IntentMatch(match.id, round(match.score * 0.8, 6), (ev,)))
+        if lifted:
+            return tuple(lifted)
+    return ()
+
+
+def _tags(state: _State, norm: Normalized, tokens: list[tuple[str, int, int]], history: tuple[str, ...],
+          intents: tuple[IntentMatch, ...]) -> tuple[TagMatch, ...]:
+    hits = state.tags.match(norm, tokens)
+    out = []
+    for rs in state.tags.rule_sets:
+        if rs.id in hits.excluded:
+            continue
+        evidence = list(hits.evidence.get(rs.id, []))
+        evidence.extend(_signals(state, rs.signals, norm, history, intents))
+        score = noisy_or(evidence)
+        if evidence and score >= rs.threshold:
+            out.append(TagMatch(rs.id, score, _dedupe(evidence)))
+    return tuple(sorted(out, key=lambda m: -m.score))
+
+
+def _signals(state: _State, signals: dict[str, Any], norm: Normalized, history: tuple[str, ...],
+             intents: tuple[IntentMatch, ...]) -> list[Evidence]:
+    out: list[Evidence] = []
+    whole = (0, len(norm.original))
+
+    def signal(name: str, weight: float) -> None:
+        out.append(Evidence("signal", name, whole[0], whole[1], norm.original, weight))
+
+    rule = signals.get("exclamations")
+    if rule and norm.exclamations >= rule["min"]:
+        signal(f"exclamations>={rule['min']}", rule["weight"])
+    rule = signals.get("short_messages")
+    if rule:
+        limit = rule["max_chars"]
+        earlier = [normalize(h).text for h in history]
+        if (len(norm.text) <= limit and len(earlier) >= rule.get("min_history", 1)
+                and all(len(h) <= limit for h in earlier)):
+            signal(f"short_messages<={limit}", rule["weight"])
+    rule = signals.get("long_message")
+    if rule and len(norm.text) >= rule["min_chars"]:
+        signal(f"long_message>={rule['min_chars']}", rule["weight"])
+    rule = signals.get("history_intents")
+    if rule:
+        wanted = set(rule["intents"])
+        window = rule.get("window", 3)
+        recent = [state.own_intents(h) for h in history[-(window - 1):]] if window > 1 else []
+        count = sum(1 for found in [*recent, intents] if wanted & {m.id for m in found})
+        if count >= rule["min"]:
+            signal(f"history_intents:{'/'.join(sorted(wanted))}>={rule['min']}", rule["weight"])
+    return out

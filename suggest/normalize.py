@@ -1,0 +1,159 @@
+"""Turn what a buyer typed into text the rules can match, keeping a map back.
+
+Steps: cut to a bounded length, NFKC (full width to half width), traditional
+to simplified (OpenCC), lower-case Latin, drop control and direction marks,
+strip platform placeholders and menu boilerplate, collapse repeated
+punctuation and white space. Emoji and the number of ``!``/``?`` are kept as
+features, because an angry buyer's ``！！！`` matters to the tag rules.
+``index[i]`` is the position in the original text of normalised char ``i``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+MAX_INPUT_CHARS = 2000  # a chat message longer than this is cut; Analysis says so
+
+# JD anonymisation tokens and Taobao/Qianniu emoticon codes such as [流泪].
+_PLACEHOLDER = re.compile(r"\[(数字|订单|金额|电话|手机|姓名|地址|链接|站点|时间|日期|邮箱|组织机构|身份证)[a-z]?\]"
+                          r"|\[(图片|视频|语音|表情|文件|商品|订单卡片|动画表情)\]")
+_EMOTE = re.compile(r"\[[\u4e00-\u9fff]{1,4}\]")
+# Text the chat client inserts around the buyer's words, not the buyer's own.
+_BOILERPLATE = re.compile(r"请选择咨询订单|京东快递\(移动端\)|\(移动端\)|订单号[:：]?(?=\s*#)")
+_NUMBER_TOKENS = {"数字", "订单", "金额", "电话", "手机"}
+_SPACE = re.compile(r"\s+")
+_PUNCT_RUN = re.compile(r"([!?.,~…。，、！？～;；:：\-—·^_])\1+")
+_EXCLAIM = re.compile(r"[!！]")
+_QUESTION = re.compile(r"[?？]")
+_EMOJI_RANGES = ((0x1F300, 0x1FAFF), (0x2600, 0x27BF), (0x1F000, 0x1F2FF), (0xFE0F, 0xFE0F))
+
+
+@dataclass(frozen=True)
+class Normalized:
+    original: str
+    text: str
+    index: tuple[int, ...]
+    exclamations: int
+    questions: int
+    emoji: tuple[str, ...]
+    emotes: tuple[str, ...]
+    truncated: bool
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Original-text span of normalised ``text[start:end]``."""
+        if not self.index or start >= end:
+            return (0, 0)
+        first = self.index[min(start, len(self.index) - 1)]
+        last = self.index[min(end, len(self.index)) - 1]
+        return (first, last + 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "exclamations": self.exclamations, "questions": self.questions,
+                "emoji": list(self.emoji), "truncated": self.truncated}
+
+
+def is_emoji(char: str) -> bool:
+    code = ord(char)
+    return any(low <= code <= high for low, high in _EMOJI_RANGES)
+
+
+@lru_cache(maxsize=1)
+def _converter() -> Any:
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def _to_simplified(text: str) -> str:
+    if not text or text.isascii():
+        return text
+    converted: str = _converter().convert(text)
+    if len(converted) == len(text):
+        return converted
+    # A phrase conversion changed the length: convert char by char to keep the map.
+    return "".join(c2 if len(c2 := _converter().convert(c)) == 1 else c for c in text)
+
+
+def normalize(text: str, limit: int = MAX_INPUT_CHARS) -> Normalized:
+    truncated = len(text) > limit
+    original = text[:limit] if truncated else text
+    chars: list[str] = []
+    index: list[int] = []
+    emoji: list[str] = []
+    for pos, char in enumerate(original):
+        if is_emoji(char):
+            if char != "\ufe0f":
+                emoji.append(char)
+            chars.append(" ")
+            index.append(pos)
+            continue
+        category = unicodedata.category(char)
+        if category in ("Cc", "Cf", "Cs", "Co", "Cn"):
+            if char in "\t\n\r":
+                chars.append(" ")
+                index.append(pos)
+            continue  # control chars, ANSI escapes' ESC, RTL marks, NUL
+        folded = unicodedata.normalize("NFKC", char) if not char.isascii() else char
+        for part in folded:
+            chars.append(part)
+            index.append(pos)
+    text2 = _to_simplified("".join(chars)).lower()
+    text2, index = _strip_ansi(text2, index)
+    emotes = tuple(m.group(0) for m in _EMOTE.finditer(text2) if not _PLACEHOLDER.fullmatch(m.group(0)))
+    exclamations = len(_EXCLAIM.findall(text2))
+    questions = len(_QUESTION.findall(text2))
+    text2, index = _substitute(text2, index, _PLACEHOLDER, _placeholder_text)
+    text2, index = _substitute(text2, index, _EMOTE, lambda m: " ")
+    text2, index = _substitute(text2, index, _BOILERPLATE, lambda m: " ")
+    text2, index = _substitute(text2, index, _PUNCT_RUN, lambda m: m.group(1))
+    text2, index = _substitute(text2, index, _SPACE, lambda m: " ")
+    text2, index = _strip(text2, index)
+    return Normalized(original=text, text=text2, index=tuple(index), exclamations=exclamations,
+                      questions=questions, emoji=tuple(emoji), emotes=emotes, truncated=truncated)
+
+
+_ANSI = re.compile(r"\[[0-9;?]*[a-z]")  # the ESC is already gone; drop the rest of CSI codes
+
+
+def _strip_ansi(text: str, index: list[int]) -> tuple[str, list[int]]:
+    if "[" not in text:
+        return text, index
+    return _substitute(text, index, re.compile(r"(?<![\u4e00-\u9fff])" + _ANSI.pattern), lambda m: "")
+
+
+def _placeholder_text(match: re.Match[str]) -> str:
+    return "#" if match.group(1) in _NUMBER_TOKENS else " "
+
+
+def _substitute(text: str, index: list[int], pattern: re.Pattern[str],
+                replace: Any) -> tuple[str, list[int]]:
+    out: list[str] = []
+    out_index: list[int] = []
+    last = 0
+    for match in pattern.finditer(text):
+        start, end = match.span()
+        out.append(text[last:start])
+        out_index.extend(index[last:start])
+        new = replace(match)
+        out.append(new)
+        anchor = index[start] if start < len(index) else (index[-1] if index else 0)
+        out_index.extend([anchor] * len(new))
+        last = end
+    if last == 0:
+        return text, index
+    out.append(text[last:])
+    out_index.extend(index[last:])
+    return "".join(out), out_index
+
+
+def _strip(text: str, index: list[int]) -> tuple[str, list[int]]:
+    start, end = 0, len(text)
+    while start < end and text[start] == " ":
+        start += 1
+    while end > start and text[end - 1] == " ":
+        end -= 1
+    return text[start:end], index[start:end]

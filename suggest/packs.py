@@ -1,0 +1,151 @@
+"""Find, read and validate the pack folders and the shop profile.
+
+The result is plain data (``PackSet``): the compiler turns it into the
+matching program, and ``suggest check`` reports the problems it collected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import PackError, Problem
+from .sources import PackSources, pack_files
+from .schema import INTENT_PACK, REPLY_PACK, SHOP_PROFILE, TAG_PACK, Spec, validate
+from .templates import TemplateError, template_fields
+from .yamlfile import YamlDocument, read_yaml
+
+INTENT_IDS = ("size", "bargain", "shipping", "quality_complaint", "unpaid_order", "greeting",
+              "return_exchange", "bad_review", "product_info", "order_change", "farewell")
+
+
+@dataclass
+class PackSet:
+    intents: list[dict[str, Any]] = field(default_factory=list)
+    tags: list[dict[str, Any]] = field(default_factory=list)
+    replies: list[dict[str, Any]] = field(default_factory=list)
+    shop: dict[str, Any] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    # where each pack came from, for messages: pack id -> (file, line)
+    origins: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+
+def load_packs(sources: PackSources) -> PackSet:
+    """Read and validate everything; problems are collected, not raised."""
+    packs = PackSet()
+    for folder, spec, bucket, what in ((sources.intents, INTENT_PACK, packs.intents, "intent"),
+                                       (sources.tags, TAG_PACK, packs.tags, "customer-type")):
+        if not folder.is_dir():
+            packs.problems.append(Problem(str(folder), 0, "", f"expected a folder of {what} packs, found none"))
+            continue
+        for path in pack_files(folder):
+            doc = _read(path, spec, packs.problems)
+            if doc is None:
+                continue
+            pack = dict(doc.data)
+            pack["_file"], pack["_lines"] = doc.path, doc.lines
+            key = f"{what}:{pack['id']}"
+            if key in packs.origins:
+                first = packs.origins[key]
+                packs.problems.append(Problem(doc.path, doc.line_of(("id",)), "id",
+                                              f"expected a unique {what} id, got {pack['id']!r} "
+                                              f"which {first[0]}:{first[1]} already defines"))
+                continue
+            packs.origins[key] = (doc.path, doc.line_of(("id",)))
+            bucket.append(pack)
+    if sources.replies.is_dir():
+        for path in pack_files(sources.replies, skip=sources.shop):
+            doc = _read(path, REPLY_PACK, packs.problems)
+            if doc is not None:
+                pack = dict(doc.data)
+                pack["_file"], pack["_lines"] = doc.path, doc.lines
+                packs.replies.append(pack)
+    else:
+        packs.problems.append(Problem(str(sources.replies), 0, "", "expected a folder of reply packs, found none"))
+    shop_doc = _read(sources.shop, SHOP_PROFILE, packs.problems)
+    if shop_doc is not None:
+        packs.shop = dict(shop_doc.data)
+    _cross_check(packs, shop_doc)
+    return packs
+
+
+def _read(path: Path, spec: Spec, problems: list[Problem]) -> YamlDocument | None:
+    try:
+        doc = read_yaml(path)
+    except PackError as exc:
+        problems.extend(exc.problems)
+        return None
+    found = validate(doc, spec)
+    problems.extend(found)
+    return None if found else doc
+
+
+def _cross_check(packs: PackSet, shop_doc: YamlDocument | None) -> None:
+    """Checks that span files: references, template variables."""
+    intent_ids = {p["id"] for p in packs.intents}
+    tag_ids = {p["id"] for p in packs.tags}
+    for pack in packs.intents:
+        for i, other in enumerate(pack.get("yields_to", [])):
+            if other != "any" and other not in intent_ids:
+                _problem(packs, pack, ("yields_to", i), f"expected an intent id or 'any', got {other!r}, "
+                                                          "which no intent pack defines")
+    for pack in packs.tags:
+        signal = pack.get("signals", {}).get("history_intents")
+        for i, other in enumerate(signal["intents"] if signal else []):
+            if other not in intent_ids:
+                _problem(packs, pack, ("signals", "history_intents", "intents", i),
+                         f"expected an intent id, got {other!r}, which no intent pack defines")
+    reply_ids: dict[str, tuple[str, int]] = {}
+    for pack in packs.replies:
+        if pack["intent"] not in intent_ids:
+            _problem(packs, pack, ("intent",), f"expected an intent id, got {pack['intent']!r}, "
+                                               "which no intent pack defines")
+        for i, reply in enumerate(pack["replies"]):
+            where = (pack["_file"], pack["_lines"].get(("replies", i, "id"), 0))
+            if reply["id"] in reply_ids:
+                first = reply_ids[reply["id"]]
+                _problem(packs, pack, ("replies", i, "id"),
+                         f"expected a unique reply id, got {reply['id']!r} which {first[0]}:{first[1]} already uses")
+            reply_ids.setdefault(reply["id"], where)
+            for key, known, what in (("types", tag_ids, "customer-type"), ("with", intent_ids, "intent"),
+                                     ("without", intent_ids, "intent")):
+                for j, ref in enumerate(reply.get(key, [])):
+                    if ref not in known:
+                        _problem(packs, pack, ("replies", i, key, j),
+                                 f"expected a {what} id, got {ref!r}, which no pack defines")
+            try:
+                names = template_fields(reply["text"])
+            except TemplateError as exc:
+                _problem(packs, pack, ("replies", i, "text"), str(exc))
+                continue
+            if shop_doc is None:
+                continue
+            for name in names:
+                if name not in packs.shop:
+                    _problem(packs, pack, ("replies", i, "text"),
+                             f"expected a variable of the shop profile {shop_doc.path}, got {{{name}}}, "
+                             "which it does not define")
+
+
+def _problem(packs: PackSet, pack: dict[str, Any], key_path: tuple[Any, ...], message: str,
+             severity: str = "error") -> None:
+    from .yamlfile import format_key_path
+
+    lines: dict[Any, int] = pack["_lines"]
+    path = tuple(key_path)
+    line = 0
+    while path:
+        if path in lines:
+            line = lines[path]
+            break
+        path = path[:-1]
+    packs.problems.append(Problem(pack["_file"], line, format_key_path(key_path), message, severity))

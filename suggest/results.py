@@ -1,0 +1,70 @@
+"""The frozen result types the library hands back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .matching import Evidence
+
+
+@dataclass(frozen=True)
+class IntentMatch:
+    id: str
+    score: float
+    evidence: tuple[Evidence, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "score": round(self.score, 3), "evidence": [e.to_dict() for e in self.evidence]}
+
+
+@dataclass(frozen=True)
+class TagMatch:
+    id: str
+    score: float
+    evidence: tuple[Evidence, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "score": round(self.score, 3), "evidence": [e.to_dict() for e in self.evidence]}
+
+
+@dataclass(frozen=True)
+class Reply:
+    id: str
+    intent: str
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "intent": self.intent, "text": self.text}
+
+
+@dataclass(frozen=True)
+class Analysis:
+    text: str
+    normalized: str
+    intents: tuple[IntentMatch, ...] = ()
+    tags: tuple[TagMatch, ...] = ()
+    replies: tuple[Reply, ...] = ()
+    stage: str | None = None
+    truncated: bool = False
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
+
+    @property
+    def intent_ids(self) -> tuple[str, ...]:
+        return tuple(m.id for m in self.intents)
+
+    @property
+    def tag_ids(self) -> tuple[str, ...]:
+        return tuple(m.id for m in self.tags)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "normalized": self.normalized,
+            "intents": [m.to_dict() for m in self.intents],
+            "tags": [m.to_dict() for m in self.tags],
+            "replies": [r.to_dict() for r in self.replies],
+            "stage": self.stage,
+            "truncated": self.truncated,
+            "timings_ms": {k: round(v * 1000, 3) for k, v in self.timings.items()},
+        }
