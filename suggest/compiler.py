@@ -17,7 +17,7 @@ from typing import Any
 from .packs import PackSet
 from .tokenizer import build_prefix_dict
 
-PROGRAM_FORMAT = 3  # bump when the shape of the program changes
+PROGRAM_FORMAT = 4  # bump when the shape of the program changes
 
 
 def is_cjk(char: str) -> bool:
@@ -52,6 +52,8 @@ def _rule_set(pack: dict[str, Any], pinyin: dict[str, str]) -> dict[str, Any]:
     phrases = pack.get("phrases")
     together = [[[[w.lower() for w in group] for group in rule["all"]], float(rule.get("weight", 0.8))]
                 for rule in pack.get("together", [])]
+    only = [[sorted({w.lower() for w in rule["words"]}, key=len, reverse=True), float(rule.get("weight", 0.8))]
+            for rule in pack.get("only", [])]
     return {
         "id": pack["id"],
         "zh": pack.get("zh", ""),
@@ -63,6 +65,7 @@ def _rule_set(pack: dict[str, Any], pinyin: dict[str, str]) -> dict[str, Any]:
         "phrases": [int(phrases.get("threshold", 85)), float(phrases.get("weight", 0.7)),
                     [p.lower() for p in phrases["items"]]] if phrases else [],
         "together": together,
+        "only": only,
         "negations": list(pack.get("negations", [])),
         "exclude": list(pack.get("exclude", [])),
         "signals": pack.get("signals", {}),

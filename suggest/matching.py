@@ -17,7 +17,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from .normalize import Normalized
+from .normalize import Normalized, is_emoji
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,7 @@ class RuleSet:
         self.fuzzy_weight: float = phrases[1] if phrases else 0.0
         self.phrases: list[tuple[str, frozenset[str]]] = [(p, frozenset(p)) for p in (phrases[2] if phrases else [])]
         self.together: list[tuple[list[list[str]], float]] = [(g, w) for g, w in data["together"]]
+        self.only: list[tuple[tuple[str, ...], float]] = [(tuple(w), wt) for w, wt in data.get("only", [])]
         self.negations = [re.compile(p) for p in data["negations"]]
         self.exclude = [re.compile(p) for p in data["exclude"]]
         self.signals: dict[str, Any] = data.get("signals") or {}
@@ -127,6 +128,10 @@ class Matcher:
                         break
             if rs.phrases:
                 self._fuzzy(norm, rs, chars, bucket, near_misses if near else None)
+            for words, weight in rs.only:
+                if _made_of(text, words):
+                    bucket.append(_evidence(norm, "only", "|".join(words[:6]) + ("|…" if len(words) > 6 else ""),
+                                            0, len(text), weight))
             for groups, weight in rs.together:
                 spans = []
                 for group in groups:
@@ -212,6 +217,26 @@ class Matcher:
             elif near is not None:
                 near.append(NearMiss(rs.id, "fuzzy", phrase, round(result.score, 1), rs.fuzzy_threshold,
                                      text[result.dest_start:result.dest_end]))
+
+
+_SEPARATORS = frozenset(" ,，.。!！?？~～…、;；:：\"'“”‘’()（）-—_*^")
+
+
+def _made_of(text: str, words: tuple[str, ...]) -> bool:
+    """Is ``text`` nothing but ``words`` (longest first, greedy) and separators?"""
+    at, size, found = 0, len(text), False
+    while at < size:
+        if text[at] in _SEPARATORS or (text[at] not in words and is_emoji(text[at])):
+            at += 1
+            continue
+        for word in words:
+            if text.startswith(word, at):
+                at += len(word)
+                found = True
+                break
+        else:
+            return False
+    return found
 
 
 def _first_literal(text: str, group: list[str]) -> tuple[int, int] | None:

@@ -86,10 +86,11 @@ def normalize(text: str, limit: int = MAX_INPUT_CHARS) -> Normalized:
     emoji: list[str] = []
     for pos, char in enumerate(original):
         if is_emoji(char):
+            # Kept in the text (👌 alone is a farewell) and listed as a feature.
             if char != "\ufe0f":
                 emoji.append(char)
-            chars.append(" ")
-            index.append(pos)
+                chars.append(char)
+                index.append(pos)
             continue
         category = unicodedata.category(char)
         if category in ("Cc", "Cf", "Cs", "Co", "Cn"):

@@ -155,7 +155,8 @@ class Mapping(Spec):
 
 
 WEIGHT = Number(0.0, 1.0)
-EXAMPLE = Mapping("example", {"text": Text(), "history": ListOf(Text())}, ("text",),
+# ``also``: other intents the example is expected to carry (silences overlap warnings).
+EXAMPLE = Mapping("example", {"text": Text(), "history": ListOf(Text()), "also": ListOf(Identifier())}, ("text",),
                   shorthand=("text", Text()))
 EXAMPLES = Mapping("examples", {"match": ListOf(EXAMPLE), "no_match": ListOf(EXAMPLE)})
 
@@ -176,6 +177,8 @@ PATTERN = Mapping("regex rule", {"pattern": Regex(), "weight": WEIGHT}, ("patter
                   shorthand=("pattern", Regex()))
 PHRASES = Mapping("phrases", {"threshold": Number(50, 100, integer=True), "weight": WEIGHT,
                               "items": ListOf(Text(), min_items=1)}, ("items",))
+# The whole message is made of these words (and punctuation): 好的 谢谢, 在吗 在吗.
+ONLY = Mapping("only rule", {"words": ListOf(Text(), min_items=1), "weight": WEIGHT}, ("words",))
 TOGETHER = Mapping("together rule", {"all": ListOf(ListOf(Text(), min_items=1), min_items=2),
                                      "weight": WEIGHT}, ("all",))
 
@@ -184,6 +187,7 @@ _RULE_FIELDS: dict[str, Spec] = {
     "regex": ListOf(PATTERN),
     "phrases": PHRASES,
     "together": ListOf(TOGETHER),
+    "only": ListOf(ONLY),
     # Matches inside these spans do not count (不用包邮, 不是质量问题).
     "negations": ListOf(Regex()),
     # Any match of these vetoes the whole intent or tag for the message.

@@ -1,0 +1,110 @@
+"""``suggest check``: every problem of every pack, plus warnings a pack author wants.
+
+Errors: schema problems, broken references, unsafe templates, and examples
+that do not do what they say (a pack documents itself with
+``examples: {match: [...], no_match: [...]}``). Warnings: rules that overlap
+between packs (the same keyword twice, a keyword inside another pack's
+keyword, an example that another pack also matches without saying so).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .errors import PackError, Problem
+from .packs import PackSet, load_packs
+from .sources import PackSources
+
+
+def check(intents: str | Path | None = None, replies: str | Path | None = None,
+          tags: str | Path | None = None, shop: str | Path | None = None) -> list[Problem]:
+    sources = PackSources.of(intents=intents, tags=tags, replies=replies, shop=shop)
+    packs = load_packs(sources)
+    problems = list(packs.problems)
+    if packs.errors:
+        return problems
+    problems.extend(_overlaps(packs))
+    from .engine import Engine
+
+    try:
+        engine = Engine(intents=sources.intents, replies=sources.replies, tags=sources.tags,
+                        shop=sources.shop)
+    except PackError as exc:  # pragma: no cover - load_packs found nothing, so this is unexpected
+        return problems + list(exc.problems)
+    problems.extend(run_examples(engine, packs))
+    return problems
+
+
+def _line(pack: dict[str, Any], *path: Any) -> int:
+    lines: dict[Any, int] = pack["_lines"]
+    key = tuple(path)
+    while key:
+        if key in lines:
+            return lines[key]
+        key = key[:-1]
+    return lines.get((), 1)
+
+
+def _example(item: Any) -> tuple[str, tuple[str, ...], frozenset[str]]:
+    if isinstance(item, str):
+        return item, (), frozenset()
+    return item["text"], tuple(item.get("history", [])), frozenset(item.get("also", []))
+
+
+def run_examples(engine: Any, packs: PackSet) -> list[Problem]:
+    """Each pack's ``match`` examples must yield it, ``no_match`` ones must not."""
+    problems: list[Problem] = []
+    for kind, bucket in (("intent", packs.intents), ("tag", packs.tags)):
+        for pack in bucket:
+            examples = pack.get("examples", {})
+            for expect in ("match", "no_match"):
+                for i, item in enumerate(examples.get(expect, [])):
+                    text, history, also = _example(item)
+                    analysis = engine.analyze(text, history)
+                    found = set(analysis.intent_ids if kind == "intent" else analysis.tag_ids)
+                    where = (pack["_file"], _line(pack, "examples", expect, i))
+                    if expect == "match" and pack["id"] not in found:
+                        problems.append(Problem(*where, f"examples.{expect}[{i}]",
+                                                f"expected {text!r} to match {pack['id']}, got "
+                                                f"{', '.join(sorted(found)) or 'nothing'}"))
+                    elif expect == "no_match" and pack["id"] in found:
+                        problems.append(Problem(*where, f"examples.{expect}[{i}]",
+                                                f"expected {text!r} not to match {pack['id']}, but it does"))
+                    elif expect == "match" and kind == "intent":
+                        extra = found - {pack["id"]} - also
+                        if extra:
+                            problems.append(Problem(*where, f"examples.{expect}[{i}]",
+                                                    f"{text!r} also matches {', '.join(sorted(extra))}: "
+                                                    "overlapping packs (list them under 'also' if intended)",
+                                                    "warning"))
+    return problems
+
+
+def _overlaps(packs: PackSet) -> list[Problem]:
+    problems: list[Problem] = []
+    owners: dict[str, list[tuple[dict[str, Any], int]]] = {}
+    for pack in packs.intents:
+        for i, item in enumerate(pack.get("keywords", [])):
+            word = (item if isinstance(item, str) else item["text"]).strip().lower()
+            owners.setdefault(word, []).append((pack, i))
+    for word, places in sorted(owners.items()):
+        ids = sorted({p["id"] for p, _ in places})
+        if len(ids) > 1:
+            pack, i = places[-1]
+            problems.append(Problem(pack["_file"], _line(pack, "keywords", i), f"keywords[{i}]",
+                                    f"keyword {word!r} is in several packs: {', '.join(ids)}", "warning"))
+    words = sorted(owners)
+    for word in words:
+        if len(word) < 2:
+            continue
+        for other in words:
+            if other != word and word in other:
+                mine = {p["id"] for p, _ in owners[word]}
+                theirs = {p["id"] for p, _ in owners[other]}
+                if mine.isdisjoint(theirs):
+                    pack, i = owners[word][0]
+                    problems.append(Problem(pack["_file"], _line(pack, "keywords", i), f"keywords[{i}]",
+                                            f"keyword {word!r} ({', '.join(sorted(mine))}) is inside "
+                                            f"{other!r} of {', '.join(sorted(theirs))}", "warning"))
+    return problems
