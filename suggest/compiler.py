@@ -17,7 +17,7 @@ from typing import Any
 from .packs import PackSet
 from .tokenizer import build_prefix_dict
 
-PROGRAM_FORMAT = 4  # bump when the shape of the program changes
+PROGRAM_FORMAT = 5  # bump when the shape of the program changes
 
 
 def is_cjk(char: str) -> bool:
@@ -37,14 +37,24 @@ def pinyin_table() -> dict[str, str]:
     return table
 
 
+def _pinyin_keys(word: str) -> list[str]:
+    """Readings a slip of ``word`` may share: the word's own (便宜 = pian yi) and
+    the characters' most common ones (bian yi), which is how a typed slip is read."""
+    from pypinyin import Style, lazy_pinyin
+
+    keys = {" ".join(lazy_pinyin(word, style=Style.NORMAL)),
+            " ".join(lazy_pinyin(c, style=Style.NORMAL)[0] for c in word)}
+    return sorted(keys)
+
+
 def _rule_set(pack: dict[str, Any], pinyin: dict[str, str]) -> dict[str, Any]:
     keywords = []
     for item in pack.get("keywords", []):
         rule = {"text": item} if isinstance(item, str) else item
         text = rule["text"].strip().lower()
         variants = rule.get("variants", len(text) >= 2 and all(is_cjk(c) for c in text))
-        key = " ".join(pinyin[c] for c in text) if variants and all(c in pinyin for c in text) else ""
-        keywords.append([text, float(rule.get("weight", 0.6)), bool(rule.get("token", False)), key])
+        keys = _pinyin_keys(text) if variants and all(c in pinyin for c in text) else []
+        keywords.append([text, float(rule.get("weight", 0.6)), bool(rule.get("token", False)), keys])
     regexes = []
     for item in pack.get("regex", []):
         rule = {"pattern": item} if isinstance(item, str) else item
@@ -52,8 +62,11 @@ def _rule_set(pack: dict[str, Any], pinyin: dict[str, str]) -> dict[str, Any]:
     phrases = pack.get("phrases")
     together = [[[[w.lower() for w in group] for group in rule["all"]], float(rule.get("weight", 0.8))]
                 for rule in pack.get("together", [])]
-    only = [[sorted({w.lower() for w in rule["words"]}, key=len, reverse=True), float(rule.get("weight", 0.8))]
-            for rule in pack.get("only", [])]
+    only = []
+    for rule in pack.get("only", []):
+        particles = sorted({w.lower() for w in rule.get("particles", [])})
+        words = sorted({w.lower() for w in rule["words"]} | set(particles), key=len, reverse=True)
+        only.append([words, particles, float(rule.get("weight", 0.8))])
     return {
         "id": pack["id"],
         "zh": pack.get("zh", ""),

@@ -29,6 +29,8 @@ MAX_HISTORY = 10  # earlier messages looked at; older ones say little about this
 # so they never inherit an intent from the history.
 _BARE_ANSWER = re.compile(r"^(是的?|对的?|对啊|是啊|不是|没有|没|有|行|可以|不用|不要|嗯|哦|噢|啊)[啊呀哦的了吧呢]?[.。!！]?$")
 _FOLLOW_UP_MAX_CHARS = 14
+# 那M呢, 那40的呢: a follow-up that carries the last question over to a new value.
+_FOLLOW_UP = re.compile(r"^(那|那么|那个)[^，。,]{0,8}(呢|吗|嘛)?[?？]?$|^[^，。,]{1,6}呢[?？]?$")
 _ONLY_PUNCTUATION = re.compile(r"^[\s?？.。!！~～…]*$")
 
 
@@ -160,8 +162,8 @@ class Engine:
         history = _checked_history(history)
         tokens = state.tokenizer.tokens(norm.text)
         intents = state.resolve(state.intents.match(norm, tokens))
-        if not intents and history:
-            intents = _lift_from_history(state, norm, history)
+        if history and (not intents or _FOLLOW_UP.search(norm.text)):
+            intents = _merge(intents, _lift_from_history(state, norm, history))
         matched = time.perf_counter()
         tags = _tags(state, norm, tokens, history, intents)
         stage = state.replies.stage(intents)
@@ -238,6 +240,11 @@ def _checked_history(history: Any) -> tuple[str, ...]:
         if not isinstance(item, str):
             raise InputError(f"expected every history message as text, got {type(item).__name__}")
     return tuple(h for h in out[-MAX_HISTORY:] if h.strip())
+
+
+def _merge(own: tuple[IntentMatch, ...], lifted: tuple[IntentMatch, ...]) -> tuple[IntentMatch, ...]:
+    have = {m.id for m in own}
+    return own + tuple(m for m in lifted if m.id not in have)
 
 
 def _lift_from_history(state: _State, norm: Normalized, history: tuple[str, ...]) -> tuple[IntentMatch, ...]:

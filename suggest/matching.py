@@ -63,7 +63,8 @@ class RuleSet:
         self.fuzzy_weight: float = phrases[1] if phrases else 0.0
         self.phrases: list[tuple[str, frozenset[str]]] = [(p, frozenset(p)) for p in (phrases[2] if phrases else [])]
         self.together: list[tuple[list[list[str]], float]] = [(g, w) for g, w in data["together"]]
-        self.only: list[tuple[tuple[str, ...], float]] = [(tuple(w), wt) for w, wt in data.get("only", [])]
+        self.only: list[tuple[tuple[str, ...], frozenset[str], float]] = [
+            (tuple(w), frozenset(p), wt) for w, p, wt in data.get("only", [])]
         self.negations = [re.compile(p) for p in data["negations"]]
         self.exclude = [re.compile(p) for p in data["exclude"]]
         self.signals: dict[str, Any] = data.get("signals") or {}
@@ -102,9 +103,9 @@ class Matcher:
         # pinyin key (space separated syllables) -> [(keyword, rule set index, weight)]
         self.variants: dict[str, list[tuple[str, int, float]]] = {}
         for index, data in enumerate(rule_sets):
-            for text, weight, token, key in data["keywords"]:
+            for text, weight, token, keys in data["keywords"]:
                 self.keywords.setdefault(text, []).append((index, weight, token))
-                if key:
+                for key in keys:
                     self.variants.setdefault(key, []).append((text, index, weight))
         self.lengths = sorted({len(k) for k in self.keywords})
         self.variant_lengths = sorted({k.count(" ") + 1 for k in self.variants})
@@ -117,25 +118,29 @@ class Matcher:
         self._keywords(norm, token_spans, found)
         if self.variants:
             self._variants(norm, found)
+        _prefer_longest(found)
         near_misses: list[NearMiss] = []
         chars = frozenset(text)
+        evidence: dict[str, list[Evidence]] = {}
+        excluded: dict[str, str] = {}
         for index, rs in enumerate(self.rule_sets):
-            bucket = found.setdefault(index, [])
+            negated = [m.span() for p in rs.negations for m in p.finditer(text)] if rs.negations else []
+            bucket = [e for e in found.get(index, []) if not _overlaps(e.norm_span, negated)]
             for pattern, source, weight in rs.regex:
                 for m in pattern.finditer(text):
-                    if m.end() > m.start():
+                    if m.end() > m.start() and not _overlaps(m.span(), negated):
                         bucket.append(_evidence(norm, "regex", source, m.start(), m.end(), weight))
                         break
             if rs.phrases:
                 self._fuzzy(norm, rs, chars, bucket, near_misses if near else None)
-            for words, weight in rs.only:
-                if _made_of(text, words):
-                    bucket.append(_evidence(norm, "only", "|".join(words[:6]) + ("|…" if len(words) > 6 else ""),
-                                            0, len(text), weight))
+            for words, particles, weight in rs.only:
+                if _made_of(text, words, particles):
+                    shown = "|".join(words[:6]) + ("|…" if len(words) > 6 else "")
+                    bucket.append(_evidence(norm, "only", shown, 0, len(text), weight))
             for groups, weight in rs.together:
                 spans = []
                 for group in groups:
-                    hit = _first_literal(text, group)
+                    hit = _first_literal(text, group, negated)
                     if hit is None:
                         break
                     spans.append(hit)
@@ -144,21 +149,11 @@ class Matcher:
                     end = max(e for _, e in spans)
                     pattern = " + ".join("/".join(g) for g in groups)
                     bucket.append(_evidence(norm, "together", pattern, start, end, weight))
-        evidence: dict[str, list[Evidence]] = {}
-        excluded: dict[str, str] = {}
-        for index, rs in enumerate(self.rule_sets):
-            items = found.get(index, [])
-            if items and rs.negations:
-                spans = [m.span() for p in rs.negations for m in p.finditer(text)]
-                if spans:
-                    items = [e for e in items if not _inside(norm, e, spans)]
-            if items and rs.exclude:
-                for pattern in rs.exclude:
-                    m = pattern.search(text)
-                    if m:
-                        excluded[rs.id] = pattern.pattern
-                        break
-            evidence[rs.id] = items
+            for pattern in rs.exclude:
+                if pattern.search(text):
+                    excluded[rs.id] = pattern.pattern
+                    break
+            evidence[rs.id] = bucket
         return Hits(evidence, excluded, near_misses)
 
     def _keywords(self, norm: Normalized, token_spans: set[tuple[int, int]],
@@ -193,9 +188,11 @@ class Matcher:
                 for keyword, index, weight in entries:
                     if piece == keyword:
                         continue
-                    same = sum(1 for a, b in zip(piece, keyword, strict=True) if a == b)
-                    # A slip changes one character (two in long words) and keeps the rest.
-                    if same == 0 or length - same > (1 if length <= 3 else 2):
+                    typed = [a for a, b in zip(piece, keyword, strict=True) if a != b]
+                    # A slip changes one character (two in long words) and keeps the rest,
+                    # and is not a common word of its own (不发 is not a slip of 补发).
+                    if (len(typed) == length or len(typed) > (1 if length <= 3 else 2)
+                            or any(c in _FUNCTION_CHARS for c in typed)):
                         continue
                     found.setdefault(index, []).append(
                         _evidence(norm, "variant", keyword, start, start + length, weight * 0.9))
@@ -219,11 +216,16 @@ class Matcher:
                                      text[result.dest_start:result.dest_end]))
 
 
+# Characters so common on their own that a "slip" onto them is more likely a real word.
+_FUNCTION_CHARS = frozenset("不没是的了下上到道在有就都也还又个这那一二大小来去说要会能可多少给我你他她它们吧呢啊哦嗯么")
 _SEPARATORS = frozenset(" ,，.。!！?？~～…、;；:：\"'“”‘’()（）-—_*^")
 
 
-def _made_of(text: str, words: tuple[str, ...]) -> bool:
-    """Is ``text`` nothing but ``words`` (longest first, greedy) and separators?"""
+def _made_of(text: str, words: tuple[str, ...], particles: frozenset[str]) -> bool:
+    """Is ``text`` nothing but ``words`` (longest first, greedy) and separators?
+
+    Particles (啊, 哈, 呢) may stand between words but do not count as one.
+    """
     at, size, found = 0, len(text), False
     while at < size:
         if text[at] in _SEPARATORS or (text[at] not in words and is_emoji(text[at])):
@@ -232,19 +234,55 @@ def _made_of(text: str, words: tuple[str, ...]) -> bool:
         for word in words:
             if text.startswith(word, at):
                 at += len(word)
-                found = True
+                found = found or word not in particles
                 break
         else:
             return False
     return found
 
 
-def _first_literal(text: str, group: list[str]) -> tuple[int, int] | None:
+def _first_literal(text: str, group: list[str], negated: list[tuple[int, int]]) -> tuple[int, int] | None:
     for word in group:
         at = text.find(word)
-        if at >= 0:
-            return (at, at + len(word))
+        while at >= 0:
+            if not _overlaps((at, at + len(word)), negated):
+                return (at, at + len(word))
+            at = text.find(word, at + 1)
     return None
+
+
+def _overlaps(span: tuple[int, int], others: list[tuple[int, int]]) -> bool:
+    start, end = span
+    return any(s < end and start < e for s, e in others)
+
+
+def _prefer_longest(found: dict[int, list[Evidence]]) -> None:
+    """Across packs, the longest keyword wins: 到付 inside 货到付款 is not shipping.
+
+    A keyword (or slip) inside a longer one of another pack is dropped, and a
+    slip that overlaps another pack's exact keyword of at least its length is
+    dropped too (下价 in 改下价 is not a slip of 下架).
+    """
+    spans = [(index, e) for index, items in found.items() for e in items if e.kind in ("keyword", "variant")]
+    if len(spans) < 2:
+        return
+    drop: set[int] = set()
+    for index, e in spans:
+        s1, e1 = e.norm_span
+        for other_index, f in spans:
+            if other_index == index:
+                continue
+            s2, e2 = f.norm_span
+            if s2 <= s1 and e1 <= e2 and e2 - s2 > e1 - s1:
+                drop.add(id(e))
+                break
+            if (e.kind == "variant" and f.kind == "keyword" and s2 < e1 and s1 < e2
+                    and e2 - s2 >= e1 - s1):
+                drop.add(id(e))
+                break
+    if drop:
+        for index, items in found.items():
+            found[index] = [e for e in items if id(e) not in drop]
 
 
 def _evidence(norm: Normalized, kind: str, pattern: str, start: int, end: int, weight: float) -> Evidence:
@@ -252,6 +290,3 @@ def _evidence(norm: Normalized, kind: str, pattern: str, start: int, end: int, w
     return Evidence(kind, pattern, o_start, o_end, norm.original[o_start:o_end], weight, (start, end))
 
 
-def _inside(norm: Normalized, ev: Evidence, spans: list[tuple[int, int]]) -> bool:
-    start, end = ev.norm_span
-    return any(s <= start and end <= e for s, e in spans)

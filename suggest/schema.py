@@ -178,7 +178,8 @@ PATTERN = Mapping("regex rule", {"pattern": Regex(), "weight": WEIGHT}, ("patter
 PHRASES = Mapping("phrases", {"threshold": Number(50, 100, integer=True), "weight": WEIGHT,
                               "items": ListOf(Text(), min_items=1)}, ("items",))
 # The whole message is made of these words (and punctuation): 好的 谢谢, 在吗 在吗.
-ONLY = Mapping("only rule", {"words": ListOf(Text(), min_items=1), "weight": WEIGHT}, ("words",))
+ONLY = Mapping("only rule", {"words": ListOf(Text(), min_items=1), "particles": ListOf(Text()),
+                             "weight": WEIGHT}, ("words",))
 TOGETHER = Mapping("together rule", {"all": ListOf(ListOf(Text(), min_items=1), min_items=2),
                                      "weight": WEIGHT}, ("all",))
 
