@@ -30,7 +30,7 @@ MAX_HISTORY = 10  # earlier messages looked at; older ones say little about this
 _BARE_ANSWER = re.compile(r"^(是的?|对的?|对啊|是啊|不是|没有|没|有|行|可以|不用|不要|嗯|哦|噢|啊)[啊呀哦的了吧呢]?[.。!！]?$")
 _FOLLOW_UP_MAX_CHARS = 14
 # 那M呢, 那40的呢: a follow-up that carries the last question over to a new value.
-_FOLLOW_UP = re.compile(r"^(那|那么|那个)[^，。,]{0,8}(呢|吗|嘛)?[?？]?$|^[^，。,]{1,6}呢[?？]?$")
+_FOLLOW_UP = re.compile(r"^(那|那么)?[^，。,]{1,8}呢[?？]?$")
 _ONLY_PUNCTUATION = re.compile(r"^[\s?？.。!！~～…]*$")
 
 
