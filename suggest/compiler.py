@@ -47,12 +47,12 @@ def _pinyin_keys(word: str) -> list[str]:
     return sorted(keys)
 
 
-def _rule_set(pack: dict[str, Any], pinyin: dict[str, str]) -> dict[str, Any]:
+def _rule_set(pack: dict[str, Any], pinyin: dict[str, str], slips: bool = True) -> dict[str, Any]:
     keywords = []
     for item in pack.get("keywords", []):
         rule = {"text": item} if isinstance(item, str) else item
         text = rule["text"].strip().lower()
-        variants = rule.get("variants", len(text) >= 2 and all(is_cjk(c) for c in text))
+        variants = rule.get("variants", slips and len(text) >= 2 and all(is_cjk(c) for c in text))
         keys = _pinyin_keys(text) if variants and all(c in pinyin for c in text) else []
         keywords.append([text, float(rule.get("weight", 0.6)), bool(rule.get("token", False)), keys])
     regexes = []
@@ -88,7 +88,8 @@ def _rule_set(pack: dict[str, Any], pinyin: dict[str, str]) -> dict[str, Any]:
 def compile_program(packs: PackSet) -> dict[str, Any]:
     pinyin = pinyin_table()
     intents = [_rule_set(p, pinyin) for p in packs.intents]
-    tags = [_rule_set(p, pinyin) for p in packs.tags]
+    # Customer types are read from tone and wording; typing slips matter little there.
+    tags = [_rule_set(p, pinyin, slips=False) for p in packs.tags]
     words = [k[0] for rs in intents + tags for k in rs["keywords"]]
     words += [w for rs in intents + tags for rule in rs["together"] for group in rule[0] for w in group]
     freq, total = build_prefix_dict(words)

@@ -12,7 +12,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ class _State:
                 self._history_cache.move_to_end(text)
                 return hit
         norm = normalize(text)
-        result = self.resolve(self.intents.match(norm, self.tokenizer.tokens(norm.text)))
+        result = self.resolve(self.intents.match(norm, self.tokenizer.lazy(norm.text)))
         with self._lock:
             self._history_cache[text] = result
             if len(self._history_cache) > 512:
@@ -71,9 +71,11 @@ class _State:
         for rs in self.intents.rule_sets:
             if rs.id in hits.excluded:
                 continue
-            evidence = hits.evidence.get(rs.id, [])
+            evidence = hits.evidence.get(rs.id)
+            if not evidence:
+                continue
             score = noisy_or(evidence)
-            if score >= rs.threshold and evidence:
+            if score >= rs.threshold:
                 scored[rs.id] = IntentMatch(rs.id, score, _dedupe(evidence))
         kept = dict(scored)
         for rs in self.intents.rule_sets:
@@ -160,7 +162,7 @@ class Engine:
         started = time.perf_counter()
         norm = _checked(text)
         history = _checked_history(history)
-        tokens = state.tokenizer.tokens(norm.text)
+        tokens = state.tokenizer.lazy(norm.text)
         intents = state.resolve(state.intents.match(norm, tokens))
         if history and (not intents or _FOLLOW_UP.search(norm.text)):
             intents = _merge(intents, _lift_from_history(state, norm, history))
@@ -178,7 +180,7 @@ class Engine:
         state = self._state
         norm = _checked(text)
         history = _checked_history(history)
-        tokens = state.tokenizer.tokens(norm.text)
+        tokens = state.tokenizer.lazy(norm.text)
         hits = state.intents.match(norm, tokens, near=True)
         tag_hits = state.tags.match(norm, tokens, near=True)
         analysis = self.analyze(text, history)
@@ -268,15 +270,16 @@ def _lift_from_history(state: _State, norm: Normalized, history: tuple[str, ...]
     return ()
 
 
-def _tags(state: _State, norm: Normalized, tokens: list[tuple[str, int, int]], history: tuple[str, ...],
+def _tags(state: _State, norm: Normalized, tokens: Callable[[], list[tuple[str, int, int]]], history: tuple[str, ...],
           intents: tuple[IntentMatch, ...]) -> tuple[TagMatch, ...]:
     hits = state.tags.match(norm, tokens)
     out = []
     for rs in state.tags.rule_sets:
         if rs.id in hits.excluded:
             continue
-        evidence = list(hits.evidence.get(rs.id, []))
-        evidence.extend(_signals(state, rs.signals, norm, history, intents))
+        evidence = list(hits.evidence.get(rs.id, ()))
+        if rs.signals:
+            evidence.extend(_signals(state, rs.signals, norm, history, intents))
         score = noisy_or(evidence)
         if evidence and score >= rs.threshold:
             out.append(TagMatch(rs.id, score, _dedupe(evidence)))

@@ -11,13 +11,14 @@ negation spans do not count; an exclusion vetoes the pack for the message.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from rapidfuzz import fuzz
 
 from .normalize import Normalized, is_emoji
+from .regexinfo import required_chars
 
 
 @dataclass(frozen=True)
@@ -57,16 +58,21 @@ class RuleSet:
         self.threshold: float = data["threshold"]
         self.yields_to: tuple[str, ...] = tuple(data["yields_to"])
         self.lift: bool = data["lift"]
-        self.regex = [(re.compile(p), p, w) for p, w in data["regex"]]
+        self.regex = [(re.compile(p), p, w, required_chars(p)) for p, w in data["regex"]]
         phrases = data["phrases"]
         self.fuzzy_threshold: int = phrases[0] if phrases else 100
         self.fuzzy_weight: float = phrases[1] if phrases else 0.0
         self.phrases: list[tuple[str, frozenset[str]]] = [(p, frozenset(p)) for p in (phrases[2] if phrases else [])]
         self.together: list[tuple[list[list[str]], float]] = [(g, w) for g, w in data["together"]]
-        self.only: list[tuple[tuple[str, ...], frozenset[str], float]] = [
-            (tuple(w), frozenset(p), wt) for w, p, wt in data.get("only", [])]
-        self.negations = [re.compile(p) for p in data["negations"]]
-        self.exclude = [re.compile(p) for p in data["exclude"]]
+        self.only: list[tuple[dict[str, tuple[str, ...]], frozenset[str], float, str]] = []
+        for words, particles, weight in data.get("only", []):
+            by_first: dict[str, list[str]] = {}
+            for word in words:  # already longest first
+                by_first.setdefault(word[0], []).append(word)
+            shown = "|".join(words[:6]) + ("|…" if len(words) > 6 else "")
+            self.only.append(({c: tuple(ws) for c, ws in by_first.items()}, frozenset(particles), weight, shown))
+        self.negations = [(re.compile(p), required_chars(p)) for p in data["negations"]]
+        self.exclude = [(re.compile(p), required_chars(p)) for p in data["exclude"]]
         self.signals: dict[str, Any] = data.get("signals") or {}
 
 
@@ -107,83 +113,143 @@ class Matcher:
                 self.keywords.setdefault(text, []).append((index, weight, token))
                 for key in keys:
                     self.variants.setdefault(key, []).append((text, index, weight))
-        self.lengths = sorted({len(k) for k in self.keywords})
-        self.variant_lengths = sorted({k.count(" ") + 1 for k in self.variants})
+        # Every regex of every rule set is a job; jobs_by_char lists the jobs that can only
+        # match when the message has that character, ``always`` the ones we cannot filter.
+        self.jobs: list[tuple[str, int, re.Pattern[str], str, float]] = []
+        self.jobs_by_char: dict[str, list[int]] = {}
+        self.always: list[int] = []
+        for index, rs in enumerate(self.rule_sets):
+            for kind, items in (("negation", [(p, p.pattern, 0.0, need) for p, need in rs.negations]),
+                                ("exclude", [(p, p.pattern, 0.0, need) for p, need in rs.exclude]),
+                                ("regex", rs.regex)):
+                for pattern, source, weight, need in items:
+                    job = len(self.jobs)
+                    self.jobs.append((kind, index, pattern, source, weight))
+                    if need is None:
+                        self.always.append(job)
+                    else:
+                        for char in need:
+                            self.jobs_by_char.setdefault(char, []).append(job)
+        self.special = [i for i, rs in enumerate(self.rule_sets) if rs.phrases or rs.only or rs.together]
+        # first character -> keywords starting with it; first syllable -> variant keys
+        self.by_first: dict[str, list[str]] = {}
+        for word in self.keywords:
+            self.by_first.setdefault(word[0], []).append(word)
+        # Slips are found on a "syllable string": each CJK character replaced by one
+        # private-use character per toneless syllable, so 包油 and 包邮 read the same.
+        codes: dict[str, str] = {}
+        for syllable in sorted(set(pinyin.values())):
+            codes[syllable] = chr(0xE000 + len(codes))
+        self.syllable_table = {ord(c): codes[s] for c, s in pinyin.items()}
+        self.variants_by_first: dict[str, list[tuple[str, list[tuple[str, int, float]]]]] = {}
+        for key, entries in self.variants.items():
+            parts = key.split(" ")
+            if all(p in codes for p in parts):
+                coded = "".join(codes[p] for p in parts)
+                self.variants_by_first.setdefault(coded[0], []).append((coded, entries))
 
-    def match(self, norm: Normalized, tokens: Sequence[tuple[str, int, int]],
+    def match(self, norm: Normalized, tokens: Callable[[], Sequence[tuple[str, int, int]]],
               near: bool = False) -> Hits:
+        """``tokens`` gives the message's jieba tokens; it is called only when a
+        keyword that must be a whole token turns up (most messages need none)."""
         text = norm.text
         found: dict[int, list[Evidence]] = {}
-        token_spans = {(s, e) for _, s, e in tokens}
-        self._keywords(norm, token_spans, found)
+        self._keywords(norm, tokens, found)
         if self.variants:
             self._variants(norm, found)
         _prefer_longest(found)
         near_misses: list[NearMiss] = []
         chars = frozenset(text)
-        evidence: dict[str, list[Evidence]] = {}
+        # Only the regexes whose required characters occur in the message can match.
+        jobs = set(self.always)
+        for char in chars:
+            more = self.jobs_by_char.get(char)
+            if more is not None:
+                jobs.update(more)
+        negated: dict[int, list[tuple[int, int]]] = {}
         excluded: dict[str, str] = {}
-        for index, rs in enumerate(self.rule_sets):
-            negated = [m.span() for p in rs.negations for m in p.finditer(text)] if rs.negations else []
-            bucket = [e for e in found.get(index, []) if not _overlaps(e.norm_span, negated)]
-            for pattern, source, weight in rs.regex:
+        regex_hits: list[tuple[int, Evidence]] = []
+        for job in sorted(jobs):
+            kind, index, pattern, source, weight = self.jobs[job]
+            if kind == "negation":
+                spans = [m.span() for m in pattern.finditer(text)]
+                if spans:
+                    negated.setdefault(index, []).extend(spans)
+            elif kind == "exclude":
+                rs_id = self.rule_sets[index].id
+                if rs_id not in excluded and pattern.search(text):
+                    excluded[rs_id] = source
+            else:
                 for m in pattern.finditer(text):
-                    if m.end() > m.start() and not _overlaps(m.span(), negated):
-                        bucket.append(_evidence(norm, "regex", source, m.start(), m.end(), weight))
+                    if m.end() > m.start():
+                        regex_hits.append((index, _evidence(norm, "regex", source, m.start(), m.end(), weight)))
                         break
+        for index, ev in regex_hits:
+            found.setdefault(index, []).append(ev)
+        for index in self.special:
+            rs = self.rule_sets[index]
+            bucket = found.setdefault(index, [])
             if rs.phrases:
                 self._fuzzy(norm, rs, chars, bucket, near_misses if near else None)
-            for words, particles, weight in rs.only:
-                if _made_of(text, words, particles):
-                    shown = "|".join(words[:6]) + ("|…" if len(words) > 6 else "")
+            for words_by_first, particles, weight, shown in rs.only:
+                if _made_of(text, words_by_first, particles):
                     bucket.append(_evidence(norm, "only", shown, 0, len(text), weight))
             for groups, weight in rs.together:
                 spans = []
                 for group in groups:
-                    hit = _first_literal(text, group, negated)
+                    hit = _first_literal(text, group, negated.get(index, []))
                     if hit is None:
                         break
                     spans.append(hit)
                 else:
                     start = min(s for s, _ in spans)
                     end = max(e for _, e in spans)
-                    pattern = " + ".join("/".join(g) for g in groups)
-                    bucket.append(_evidence(norm, "together", pattern, start, end, weight))
-            for pattern in rs.exclude:
-                if pattern.search(text):
-                    excluded[rs.id] = pattern.pattern
-                    break
-            evidence[rs.id] = bucket
+                    pattern_text = " + ".join("/".join(g) for g in groups)
+                    bucket.append(_evidence(norm, "together", pattern_text, start, end, weight))
+        evidence: dict[str, list[Evidence]] = {}
+        for index, items in found.items():
+            if not items:
+                continue
+            spans = negated.get(index)
+            if spans:
+                items = [e for e in items if not _overlaps(e.norm_span, spans)]
+            if items:
+                evidence[self.rule_sets[index].id] = items
         return Hits(evidence, excluded, near_misses)
 
-    def _keywords(self, norm: Normalized, token_spans: set[tuple[int, int]],
+    def _keywords(self, norm: Normalized, tokens: Callable[[], Sequence[tuple[str, int, int]]],
                   found: dict[int, list[Evidence]]) -> None:
         text = norm.text
-        size = len(text)
-        table = self.keywords
-        for length in self.lengths:
-            for start in range(0, size - length + 1):
-                piece = text[start:start + length]
-                entries = table.get(piece)
-                if entries is None:
+        by_first = self.by_first
+        token_spans: set[tuple[int, int]] | None = None
+        for start, char in enumerate(text):
+            words = by_first.get(char)
+            if words is None:
+                continue
+            for word in words:
+                if not text.startswith(word, start):
                     continue
-                for index, weight, token in entries:
-                    if token and (start, start + length) not in token_spans:
-                        continue
-                    found.setdefault(index, []).append(
-                        _evidence(norm, "keyword", piece, start, start + length, weight))
+                end = start + len(word)
+                for index, weight, token in self.keywords[word]:
+                    if token:
+                        if token_spans is None:
+                            token_spans = {(s, e) for _, s, e in tokens()}
+                        if (start, end) not in token_spans:
+                            continue
+                    found.setdefault(index, []).append(_evidence(norm, "keyword", word, start, end, weight))
 
     def _variants(self, norm: Normalized, found: dict[int, list[Evidence]]) -> None:
         text = norm.text
-        syllables = [self.pinyin.get(c) for c in text]
-        for length in self.variant_lengths:
-            for start in range(0, len(text) - length + 1):
-                window = syllables[start:start + length]
-                if None in window:
+        syllables = text.translate(self.syllable_table)
+        by_first = self.variants_by_first
+        for start, first in enumerate(syllables):
+            candidates = by_first.get(first)
+            if candidates is None:
+                continue
+            for key, entries in candidates:
+                if not syllables.startswith(key, start):
                     continue
-                entries = self.variants.get(" ".join(window))  # type: ignore[arg-type]
-                if entries is None:
-                    continue
+                length = len(key)
                 piece = text[start:start + length]
                 for keyword, index, weight in entries:
                     if piece == keyword:
@@ -221,17 +287,21 @@ _FUNCTION_CHARS = frozenset("不没是的了下上到道有就都也还又个这
 _SEPARATORS = frozenset(" ,，.。!！?？~～…、;；:：\"'“”‘’()（）-—_*^")
 
 
-def _made_of(text: str, words: tuple[str, ...], particles: frozenset[str]) -> bool:
+def _made_of(text: str, words: dict[str, tuple[str, ...]], particles: frozenset[str]) -> bool:
     """Is ``text`` nothing but ``words`` (longest first, greedy) and separators?
 
     Particles (啊, 哈, 呢) may stand between words but do not count as one.
     """
     at, size, found = 0, len(text), False
     while at < size:
-        if text[at] in _SEPARATORS or (text[at] not in words and is_emoji(text[at])):
-            at += 1
-            continue
-        for word in words:
+        char = text[at]
+        candidates = words.get(char)
+        if candidates is None:
+            if char in _SEPARATORS or is_emoji(char):
+                at += 1
+                continue
+            return False
+        for word in candidates:
             if text.startswith(word, at):
                 at += len(word)
                 found = found or word not in particles

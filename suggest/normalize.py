@@ -25,7 +25,7 @@ _EMOTE = re.compile(r"\[[\u4e00-\u9fff]{1,4}\]")
 # Text the chat client inserts around the buyer's words, not the buyer's own.
 _BOILERPLATE = re.compile(r"请选择咨询订单|京东快递\(移动端\)|\(移动端\)|订单号[:：]?(?=\s*#)")
 _NUMBER_TOKENS = {"数字", "订单", "金额", "电话", "手机"}
-_SPACE = re.compile(r"\s+")
+_SPACE = re.compile(r"\s{2,}|[^\S ]")  # runs, and any white space that is not a plain space
 _PUNCT_RUN = re.compile(r"([!?.,~…。，、！？～;；:：\-—·^_])\1+")
 _EXCLAIM = re.compile(r"[!！]")
 _QUESTION = re.compile(r"[?？]")
@@ -58,6 +58,8 @@ class Normalized:
 
 def is_emoji(char: str) -> bool:
     code = ord(char)
+    if code < 0x2600 or 0x3000 <= code < 0xFE0F:  # fast path: ASCII, CJK and most text
+        return False
     return any(low <= code <= high for low, high in _EMOJI_RANGES)
 
 
@@ -78,13 +80,30 @@ def _to_simplified(text: str) -> str:
     return "".join(c2 if len(c2 := _converter().convert(c)) == 1 else c for c in text)
 
 
+# Printable ASCII, CJK ideographs, CJK punctuation and full-width forms: NFKC maps each
+# of these to exactly one character, so the common case needs no per-character work.
+_NEEDS_CARE = re.compile(r"[^\u0020-\u007e\u4e00-\u9fff\u3000-\u303f\uff01-\uff5e]")
+
+
 def normalize(text: str, limit: int = MAX_INPUT_CHARS) -> Normalized:
     truncated = len(text) > limit
     original = text[:limit] if truncated else text
     chars: list[str] = []
     index: list[int] = []
     emoji: list[str] = []
-    for pos, char in enumerate(original):
+    if not _NEEDS_CARE.search(original):
+        folded = unicodedata.normalize("NFKC", original)
+        if len(folded) == len(original):
+            chars, index = [folded], list(range(len(folded)))
+            original_iter: Any = ()
+        else:
+            original_iter = enumerate(original)
+    else:
+        original_iter = enumerate(original)
+    skip = _ansi_positions(original) if "\x1b" in original else frozenset()
+    for pos, char in original_iter:
+        if pos in skip:
+            continue
         if is_emoji(char):
             # Kept in the text (👌 alone is a farewell) and listed as a feature.
             if char != "\ufe0f":
@@ -103,7 +122,6 @@ def normalize(text: str, limit: int = MAX_INPUT_CHARS) -> Normalized:
             chars.append(part)
             index.append(pos)
     text2 = _to_simplified("".join(chars)).lower()
-    text2, index = _strip_ansi(text2, index)
     emotes = tuple(m.group(0) for m in _EMOTE.finditer(text2) if not _PLACEHOLDER.fullmatch(m.group(0)))
     exclamations = len(_EXCLAIM.findall(text2))
     questions = len(_QUESTION.findall(text2))
@@ -117,13 +135,12 @@ def normalize(text: str, limit: int = MAX_INPUT_CHARS) -> Normalized:
                       questions=questions, emoji=tuple(emoji), emotes=emotes, truncated=truncated)
 
 
-_ANSI = re.compile(r"\[[0-9;?]*[a-z]")  # the ESC is already gone; drop the rest of CSI codes
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]{0,200}\x07|\x1b.?")  # CSI, OSC, lone ESC
 
 
-def _strip_ansi(text: str, index: list[int]) -> tuple[str, list[int]]:
-    if "[" not in text:
-        return text, index
-    return _substitute(text, index, re.compile(r"(?<![\u4e00-\u9fff])" + _ANSI.pattern), lambda m: "")
+def _ansi_positions(text: str) -> frozenset[int]:
+    """Positions of terminal escape sequences (colour codes pasted from a console)."""
+    return frozenset(i for m in _ANSI.finditer(text) for i in range(m.start(), m.end()))
 
 
 def _placeholder_text(match: re.Match[str]) -> str:

@@ -11,7 +11,7 @@ shared between engines with different packs.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,17 @@ class Tokenizer:
         self._tokenizer.FREQ = freq
         self._tokenizer.total = total
         self._tokenizer.initialized = True
+
+    def lazy(self, text: str) -> Callable[[], list[tuple[str, int, int]]]:
+        """A function giving ``tokens(text)``, computed on the first call only."""
+        memo: list[list[tuple[str, int, int]]] = []
+
+        def tokens() -> list[tuple[str, int, int]]:
+            if not memo:
+                memo.append(self.tokens(text))
+            return memo[0]
+
+        return tokens
 
     def tokens(self, text: str) -> list[tuple[str, int, int]]:
         """``(word, start, end)`` for every non-space token, HMM off (deterministic, fast)."""
