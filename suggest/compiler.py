@@ -88,6 +88,8 @@ def _rule_set(pack: dict[str, Any], pinyin: dict[str, str], slips: bool = True) 
 def compile_program(packs: PackSet) -> dict[str, Any]:
     pinyin = pinyin_table()
     intents = [_rule_set(p, pinyin) for p in packs.intents]
+    for rule_set in intents:
+        rule_set["exclude"] += packs.shared_exclude
     # Customer types are read from tone and wording; typing slips matter little there.
     tags = [_rule_set(p, pinyin, slips=False) for p in packs.tags]
     words = [k[0] for rs in intents + tags for k in rs["keywords"]]

@@ -12,10 +12,11 @@ from typing import Any
 
 from .errors import PackError, Problem
 from .sources import PackSources, pack_files
-from .schema import INTENT_PACK, REPLY_PACK, SHOP_PROFILE, TAG_PACK, Spec, validate
+from .schema import INTENT_PACK, REPLY_PACK, SHARED_PACK, SHOP_PROFILE, TAG_PACK, Spec, validate
 from .templates import TemplateError, template_fields
 from .yamlfile import YamlDocument, read_yaml
 
+SHARED_FILE = "_shared.yaml"
 INTENT_IDS = ("size", "bargain", "shipping", "quality_complaint", "unpaid_order", "greeting",
               "return_exchange", "bad_review", "product_info", "order_change", "farewell")
 
@@ -26,6 +27,8 @@ class PackSet:
     tags: list[dict[str, Any]] = field(default_factory=list)
     replies: list[dict[str, Any]] = field(default_factory=list)
     shop: dict[str, Any] = field(default_factory=dict)
+    # intents/_shared.yaml: exclusions that apply to every intent pack
+    shared_exclude: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     # where each pack came from, for messages: pack id -> (file, line)
     origins: dict[str, tuple[str, int]] = field(default_factory=dict)
@@ -48,6 +51,11 @@ def load_packs(sources: PackSources) -> PackSet:
             packs.problems.append(Problem(str(folder), 0, "", f"expected a folder of {what} packs, found none"))
             continue
         for path in pack_files(folder):
+            if path.name == SHARED_FILE and spec is INTENT_PACK:
+                shared = _read(path, SHARED_PACK, packs.problems)
+                if shared is not None:
+                    packs.shared_exclude = list(shared.data.get("exclude", []))
+                continue
             doc = _read(path, spec, packs.problems)
             if doc is None:
                 continue

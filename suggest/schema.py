@@ -212,6 +212,10 @@ INTENT_PACK = Mapping(
     ("id",),
 )
 
+# intents/_shared.yaml: text that is never a buyer's need, whatever pack would match it
+# (an agent's own words pasted back, platform notices).
+SHARED_PACK = Mapping("shared rules", {"description": Text(), "exclude": ListOf(Regex())})
+
 SIGNALS = Mapping(
     "signals",
     {
