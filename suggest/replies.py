@@ -1,22 +1,26 @@
 """Choose and render the quick replies for an analysed message.
 
-For each intent found (best first) the reply pack offers candidates; a
-candidate is kept when its conditions hold (customer types, sales stage,
-intents that must or must not be present) and ranked by how specifically it
-fits: a reply written for this kind of buyer beats a generic one. Replies are
-interleaved across intents so a message with several needs gets an answer
-to each before a second answer to any.
+For each intent found the reply pack offers candidates; a candidate is kept
+when its conditions hold (customer types, sales stage, intents that must or
+must not be present) and ranked by how specifically it fits: a reply written
+for this kind of buyer beats a generic one. Replies are interleaved across
+intents so a message with several needs gets an answer to each before a
+second answer to any; the buyer's grievance (a complaint, a bad review) is
+answered first, a greeting or a thanks last.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
+from .normalize import normalize
 from .results import IntentMatch, Reply, TagMatch
-from .templates import render
+from .templates import TemplateError, render
 
-# Which stage of the sale each intent usually belongs to, most telling first.
+# Which stage of the sale each intent usually belongs to. Greeting and farewell
+# are left out: 好的谢谢 closes a pre-sale chat as often as an after-sale one.
 STAGE_OF_INTENT = {
     "quality_complaint": "after_sale",
     "return_exchange": "after_sale",
@@ -27,10 +31,102 @@ STAGE_OF_INTENT = {
     "bargain": "pre_sale",
     "size": "pre_sale",
     "product_info": "pre_sale",
-    "greeting": "pre_sale",
-    "farewell": "after_sale",
+    "greeting": None,
+    "farewell": None,
 }
 _STAGE_ORDER = ("after_sale", "in_sale", "pre_sale")
+
+# What the buyer typed can move an intent out of its usual stage: 包邮吗 is
+# asked before buying, 发货了吗 after paying, 退差价 after the parcel came.
+# Checked in order against the text the intent's rules matched; first wins.
+_STAGE_CUES: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
+    "shipping": (
+        ("in_sale", re.compile(r"发了|发货了|发出了|还没发|没发货|怎么还没|到哪|物流|单号|不动|没更新|催|派送|签收")),
+        ("pre_sale", re.compile(r"包邮|运费|邮费|几天|多久|多长时间|什么快递|哪个快递|哪家快递|能发|可以发|发什么|偏远|顺丰|新疆|西藏")),
+    ),
+    "bargain": (
+        ("after_sale", re.compile(r"差价|价保|保价|降价|买贵|刚买|已经买|买完|收到")),
+    ),
+    "product_info": (
+        ("after_sale", re.compile(r"怎么用|如何用|怎么洗|怎么穿|怎么装|使用方法|用法|说明书|收到|到了")),
+    ),
+    "size": (
+        ("after_sale", re.compile(r"换|收到|到了|穿着|穿上")),
+    ),
+    # review-for-reward questions (好评返现吗) come before or around the review
+    "bad_review": (
+        ("pre_sale", re.compile(r"返现|返钱|返红包|好评送|晒图送|好评有|五星送")),
+    ),
+    "return_exchange": (
+        ("pre_sale", re.compile(r"无理由|支持退|支持换|能退吗|可以退吗|包退|运费险|退换吗")),
+    ),
+}
+
+# Particles and fillers: two replies sharing 吗 or 的 with the buyer say nothing alike.
+_FILLER = frozenset("吗呢吧啊呀哦么嘛的了我你您亲这那")
+# Pairs that turn up in any chat whatever it is about (收到 in 收到就坏了 says nothing
+# about which reply fits).
+_COMMON_PAIRS = frozenset(("收到", "到了", "问题", "东西", "宝贝", "什么", "可以", "一下", "现在", "怎么",
+                           "还是", "没有", "就是", "不是", "时候", "知道", "需要", "谢谢", "已经", "一个",
+                           "这样", "不要", "不会", "能不", "不能"))
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
+# How a reply's fit adds up. Written for this kind of buyer outweighs everything
+# else together; then answering the other needs of the message too (with:),
+# naming what the buyer asked about (正品 for 是正品吗), being written for this
+# stage. The pack's priority (0-100) only breaks ties.
+_TYPE_WEIGHT = 4.0
+_WITH_WEIGHT = 1.5
+_TOPIC_PAIR = 0.6  # per pair of characters shared with what the buyer typed
+_TOPIC_CAP = 1.2
+_STAGE_WEIGHT = 1.0
+_ANY_STAGE_BONUS = 0.5  # stage unknown: a reply that fits any stage is the safer guess
+
+
+def topic_words(text: str) -> frozenset[str]:
+    """Character pairs of ``text`` that carry content (no particles)."""
+    pairs = set()
+    for run in _CJK_RUN.findall(text):
+        for a, b in zip(run, run[1:], strict=False):
+            if a not in _FILLER and b not in _FILLER and a + b not in _COMMON_PAIRS:
+                pairs.add(a + b)
+    return frozenset(pairs)
+
+
+# Needs answered first (an upset buyer wants to be heard) and last (a greeting
+# in front of a real question should not take the top reply).
+_FIRST = ("quality_complaint", "bad_review")
+_LAST = ("greeting", "farewell")
+
+
+def _rendered_or_raw(text: str, shop: dict[str, Any]) -> str:
+    try:
+        return render(text, shop)
+    except TemplateError:  # the loader reports it; ranking must not fail on it
+        return text
+
+
+def said_for(match: IntentMatch) -> str:
+    """What the buyer typed that made this intent fire, normalised (發貨 reads as 发货)."""
+    return normalize(" ".join(e.text for e in match.evidence)).text if match.evidence else ""
+
+
+def intent_stage(match: IntentMatch) -> str | None:
+    """The stage this one intent points to, from its usual stage and what the buyer typed."""
+    said = said_for(match)
+    for stage, cue in _STAGE_CUES.get(match.id, ()):
+        if cue.search(said):
+            return stage
+    return STAGE_OF_INTENT.get(match.id)
+
+
+def answer_order(intents: Sequence[IntentMatch]) -> list[IntentMatch]:
+    """Intents in the order their replies should come (stable within a group)."""
+    def rank(item: tuple[int, IntentMatch]) -> tuple[int, int]:
+        index, match = item
+        group = 0 if match.id in _FIRST else 2 if match.id in _LAST else 1
+        return (group, index)
+
+    return [m for _, m in sorted(enumerate(intents), key=rank)]
 
 
 class ReplyBook:
@@ -39,23 +135,35 @@ class ReplyBook:
         for pack in packs:
             self.by_intent.setdefault(pack["intent"], []).extend(pack["replies"])
         self.shop = shop
+        # topics of the rendered text: {remote_regions} names 新疆 for 新疆能发吗
+        self._topics = {r["id"]: topic_words(_rendered_or_raw(r["text"], shop))
+                        for rs in self.by_intent.values() for r in rs}
 
     def stage(self, intents: Sequence[IntentMatch]) -> str | None:
-        stages = {STAGE_OF_INTENT.get(m.id) for m in intents} - {None}
-        if not stages:
-            return None
-        # farewell alone says little: an after-sale thanks and a pre-sale "ok" look alike
-        if [m.id for m in intents] == ["farewell"]:
-            return None
+        """The sales stage of the chat: the latest stage any intent points to."""
+        ids = {m.id for m in intents}
+        stages: set[str] = set()
+        for match in intents:
+            found = intent_stage(match)
+            # Changing an order not yet paid for (改地址 on an unpaid order) is pre-sale.
+            if match.id == "order_change" and "unpaid_order" in ids:
+                found = "pre_sale"
+            if found is not None:
+                stages.add(found)
         for stage in _STAGE_ORDER:
             if stage in stages:
                 return stage
         return None
 
     def candidates(self, intent: str, present: set[str], types: set[str],
-                   stage: str | None) -> list[dict[str, Any]]:
+                   stage: str | None, said: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+        """The replies of ``intent`` that fit, best first.
+
+        ``said`` is the topic words of what the buyer typed for this intent: a
+        reply naming them (退差价 -> 差价) answers the question asked.
+        """
         ranked = []
-        for reply in self.by_intent.get(intent, []):
+        for order, reply in enumerate(self.by_intent.get(intent, [])):
             wanted_types = set(reply.get("types", []))
             if wanted_types and not wanted_types & types:
                 continue
@@ -66,29 +174,54 @@ class ReplyBook:
                 continue
             if any(other in present for other in reply.get("without", [])):
                 continue
-            fit = (2 * len(wanted_types & types) + len(reply.get("with", []))
-                   + (1 if stages and stage in stages else 0) + float(reply.get("priority", 0)) / 100)
-            ranked.append((fit, reply))
-        ranked.sort(key=lambda item: -item[0])
-        return [reply for _, reply in ranked]
+            shared = len(said & self._topics.get(reply["id"], frozenset()))
+            fit = (_TYPE_WEIGHT * len(wanted_types & types) + _WITH_WEIGHT * len(reply.get("with", []))
+                   + min(_TOPIC_CAP, _TOPIC_PAIR * shared)
+                   + (_STAGE_WEIGHT if stages and stage in stages else 0.0)
+                   + (_ANY_STAGE_BONUS if stage is None and not stages else 0.0)
+                   + float(reply.get("priority", 0)) / 101)
+            ranked.append((-fit, order, reply))
+        ranked.sort(key=lambda item: (item[0], item[1]))
+        return [reply for _, _, reply in ranked]
 
     def choose(self, intents: Sequence[IntentMatch], tags: Sequence[TagMatch], stage: str | None,
                top: int = 3) -> tuple[Reply, ...]:
+        """At most ``top`` rendered replies: one per need first, then second choices."""
         if top <= 0 or not intents:
             return ()
         present = {m.id for m in intents}
         types = {t.id for t in tags}
-        queues = [(m.id, self.candidates(m.id, present, types, stage)) for m in intents]
+        queues = [(m.id, self.candidates(m.id, present, types, stage,
+                                         topic_words(said_for(m))))
+                  for m in answer_order(intents)]
         chosen: list[Reply] = []
-        seen_texts: set[str] = set()
+        seen: set[str] = set()
         depth = 0
         while len(chosen) < top and any(depth < len(q) for _, q in queues):
             for intent, queue in queues:
                 if depth < len(queue) and len(chosen) < top:
                     reply = queue[depth]
+                    # a reply listed under two intents (or rendering alike) is offered once
+                    if reply["id"] in seen:
+                        continue
                     text = render(reply["text"], self.shop)
-                    if text not in seen_texts:
-                        seen_texts.add(text)
-                        chosen.append(Reply(reply["id"], intent, text))
+                    if text in seen:
+                        continue
+                    seen.update((reply["id"], text))
+                    chosen.append(Reply(reply["id"], intent, text))
             depth += 1
         return tuple(chosen)
+
+    def by_id(self, reply_id: str) -> Reply | None:
+        """One reply by its id, rendered (None when no pack has it)."""
+        for intent, replies in self.by_intent.items():
+            for reply in replies:
+                if reply["id"] == reply_id:
+                    return Reply(reply_id, intent, render(reply["text"], self.shop))
+        return None
+
+    def for_intent(self, intent: str, tags: Sequence[TagMatch] = (), stage: str | None = None
+                   ) -> Reply | None:
+        """The best reply for one need on its own (used to suggest a fix for a draft)."""
+        found = self.choose([IntentMatch(intent, 1.0)], tags, stage, top=1)
+        return found[0] if found else None
