@@ -15,9 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from .packs import PackSet
+from .regexinfo import required_chars
 from .tokenizer import build_prefix_dict
 
-PROGRAM_FORMAT = 5  # bump when the shape of the program changes
+PROGRAM_FORMAT = 6  # bump when the shape of the program changes
 
 
 def is_cjk(char: str) -> bool:
@@ -35,6 +36,13 @@ def pinyin_table() -> dict[str, str]:
             char = chr(code)
             table[char] = lazy_pinyin(char, style=Style.NORMAL)[0]
     return table
+
+
+def _need(pattern: str) -> list[str] | None:
+    """Characters one of which any match needs (see regexinfo), stored so that a new
+    process neither analyses nor compiles regexes that the message cannot match."""
+    chars = required_chars(pattern)
+    return sorted(chars) if chars is not None else None
 
 
 def _pinyin_keys(word: str) -> list[str]:
@@ -58,7 +66,7 @@ def _rule_set(pack: dict[str, Any], pinyin: dict[str, str], slips: bool = True) 
     regexes = []
     for item in pack.get("regex", []):
         rule = {"pattern": item} if isinstance(item, str) else item
-        regexes.append([rule["pattern"], float(rule.get("weight", 0.7))])
+        regexes.append([rule["pattern"], float(rule.get("weight", 0.7)), _need(rule["pattern"])])
     phrases = pack.get("phrases")
     together = [[[[w.lower() for w in group] for group in rule["all"]], float(rule.get("weight", 0.8))]
                 for rule in pack.get("together", [])]
@@ -79,8 +87,8 @@ def _rule_set(pack: dict[str, Any], pinyin: dict[str, str], slips: bool = True) 
                     [p.lower() for p in phrases["items"]]] if phrases else [],
         "together": together,
         "only": only,
-        "negations": list(pack.get("negations", [])),
-        "exclude": list(pack.get("exclude", [])),
+        "negations": [[p, _need(p)] for p in pack.get("negations", [])],
+        "exclude": [[p, _need(p)] for p in pack.get("exclude", [])],
         "signals": pack.get("signals", {}),
     }
 
@@ -89,7 +97,7 @@ def compile_program(packs: PackSet) -> dict[str, Any]:
     pinyin = pinyin_table()
     intents = [_rule_set(p, pinyin) for p in packs.intents]
     for rule_set in intents:
-        rule_set["exclude"] += packs.shared_exclude
+        rule_set["exclude"] += [[p, _need(p)] for p in packs.shared_exclude]
     # Customer types are read from tone and wording; typing slips matter little there.
     tags = [_rule_set(p, pinyin, slips=False) for p in packs.tags]
     words = [k[0] for rs in intents + tags for k in rs["keywords"]]

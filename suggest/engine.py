@@ -168,8 +168,8 @@ class Engine:
             intents = _merge(intents, _lift_from_history(state, norm, history))
         matched = time.perf_counter()
         tags = _tags(state, norm, tokens, history, intents)
-        stage = state.replies.stage(intents)
-        replies: tuple[Reply, ...] = state.replies.choose(intents, tags, stage, top=top)
+        stage = state.replies.stage(intents, norm.text)
+        replies: tuple[Reply, ...] = state.replies.choose(intents, tags, stage, top=top, normalized=norm.text)
         done = time.perf_counter()
         return Analysis(text=text, normalized=norm.text, intents=intents, tags=tags, replies=replies,
                         stage=stage, truncated=norm.truncated,

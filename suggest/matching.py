@@ -18,7 +18,6 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from .normalize import Normalized, is_emoji
-from .regexinfo import required_chars
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,9 @@ class RuleSet:
         self.threshold: float = data["threshold"]
         self.yields_to: tuple[str, ...] = tuple(data["yields_to"])
         self.lift: bool = data["lift"]
-        self.regex = [(re.compile(p), p, w, required_chars(p)) for p, w in data["regex"]]
+        # (source, weight, required characters); compiled on first use by the Matcher
+        self.regex: list[tuple[str, float, frozenset[str] | None]] = [
+            (p, w, frozenset(need) if need is not None else None) for p, w, need in data["regex"]]
         phrases = data["phrases"]
         self.fuzzy_threshold: int = phrases[0] if phrases else 100
         self.fuzzy_weight: float = phrases[1] if phrases else 0.0
@@ -71,8 +72,10 @@ class RuleSet:
                 by_first.setdefault(word[0], []).append(word)
             shown = "|".join(words[:6]) + ("|…" if len(words) > 6 else "")
             self.only.append(({c: tuple(ws) for c, ws in by_first.items()}, frozenset(particles), weight, shown))
-        self.negations = [(re.compile(p), required_chars(p)) for p in data["negations"]]
-        self.exclude = [(re.compile(p), required_chars(p)) for p in data["exclude"]]
+        self.negations: list[tuple[str, frozenset[str] | None]] = [
+            (p, frozenset(need) if need is not None else None) for p, need in data["negations"]]
+        self.exclude: list[tuple[str, frozenset[str] | None]] = [
+            (p, frozenset(need) if need is not None else None) for p, need in data["exclude"]]
         self.signals: dict[str, Any] = data.get("signals") or {}
 
 
@@ -115,16 +118,17 @@ class Matcher:
                     self.variants.setdefault(key, []).append((text, index, weight))
         # Every regex of every rule set is a job; jobs_by_char lists the jobs that can only
         # match when the message has that character, ``always`` the ones we cannot filter.
-        self.jobs: list[tuple[str, int, re.Pattern[str], str, float]] = []
+        self.jobs: list[tuple[str, int, str, float]] = []
         self.jobs_by_char: dict[str, list[int]] = {}
         self.always: list[int] = []
+        self._compiled: dict[int, re.Pattern[str]] = {}
         for index, rs in enumerate(self.rule_sets):
-            for kind, items in (("negation", [(p, p.pattern, 0.0, need) for p, need in rs.negations]),
-                                ("exclude", [(p, p.pattern, 0.0, need) for p, need in rs.exclude]),
+            for kind, items in (("negation", [(p, 0.0, need) for p, need in rs.negations]),
+                                ("exclude", [(p, 0.0, need) for p, need in rs.exclude]),
                                 ("regex", rs.regex)):
-                for pattern, source, weight, need in items:
+                for source, weight, need in items:
                     job = len(self.jobs)
-                    self.jobs.append((kind, index, pattern, source, weight))
+                    self.jobs.append((kind, index, source, weight))
                     if need is None:
                         self.always.append(job)
                     else:
@@ -169,8 +173,12 @@ class Matcher:
         negated: dict[int, list[tuple[int, int]]] = {}
         excluded: dict[str, str] = {}
         regex_hits: list[tuple[int, Evidence]] = []
+        compiled = self._compiled
         for job in sorted(jobs):
-            kind, index, pattern, source, weight = self.jobs[job]
+            kind, index, source, weight = self.jobs[job]
+            pattern = compiled.get(job)
+            if pattern is None:  # compiled on first use: a one-shot lookup needs few
+                pattern = compiled[job] = re.compile(source)
             if kind == "negation":
                 spans = [m.span() for m in pattern.finditer(text)]
                 if spans:

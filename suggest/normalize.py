@@ -1,11 +1,14 @@
 """Turn what a buyer typed into text the rules can match, keeping a map back.
 
-Steps: cut to a bounded length, NFKC (full width to half width), traditional
-to simplified (OpenCC), lower-case Latin, drop control and direction marks,
-strip platform placeholders and menu boilerplate, collapse repeated
-punctuation and white space. Emoji and the number of ``!``/``?`` are kept as
-features, because an angry buyer's ``！！！`` matters to the tag rules.
-``index[i]`` is the position in the original text of normalised char ``i``.
+Steps: cut to a bounded length, drop terminal escape sequences, control
+characters, direction marks, NUL and lone surrogates, NFKC (full width to half
+width; a letter and its combining marks compose as one), traditional to
+simplified (OpenCC), lower-case, strip platform placeholders and menu
+boilerplate, collapse repeated punctuation and white space, and cut again if
+NFKC made the text longer than the bound. Emoji and the number of ``!``/``?``
+are kept as features, because an angry buyer's ``！！！`` matters to the tag
+rules. ``index[i]`` is the position in the original text of normalised char
+``i``, so evidence can always point at what the buyer typed.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+
+from .errors import InputError
 
 MAX_INPUT_CHARS = 2000  # a chat message longer than this is cut; Analysis says so
 
@@ -29,7 +34,9 @@ _SPACE = re.compile(r"\s{2,}|[^\S ]")  # runs, and any white space that is not a
 _PUNCT_RUN = re.compile(r"([!?.,~…。，、！？～;；:：\-—·^_])\1+")
 _EXCLAIM = re.compile(r"[!！]")
 _QUESTION = re.compile(r"[?？]")
-_EMOJI_RANGES = ((0x1F300, 0x1FAFF), (0x2600, 0x27BF), (0x1F000, 0x1F2FF), (0xFE0F, 0xFE0F))
+_EMOJI_RANGES = ((0x1F300, 0x1FAFF), (0x2600, 0x27BF), (0x1F000, 0x1F2FF), (0xFE0F, 0xFE0F),
+                 (0x2300, 0x23FF), (0x2B00, 0x2BFF))  # the last two: ⌚⏰⏳, ⭐⭕
+_DROPPED = frozenset(("Cc", "Cf", "Cs", "Co", "Cn"))  # controls, format/direction marks, surrogates
 
 
 @dataclass(frozen=True)
@@ -48,8 +55,11 @@ class Normalized:
         if not self.index or start >= end:
             return (0, 0)
         first = self.index[min(start, len(self.index) - 1)]
-        last = self.index[min(end, len(self.index)) - 1]
-        return (first, last + 1)
+        stop = self.index[min(end, len(self.index)) - 1] + 1
+        # a letter's combining marks were folded into it: the span takes them too
+        while stop < len(self.original) and unicodedata.category(self.original[stop])[0] == "M":
+            stop += 1
+        return (first, stop)
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "exclamations": self.exclamations, "questions": self.questions,
@@ -58,7 +68,7 @@ class Normalized:
 
 def is_emoji(char: str) -> bool:
     code = ord(char)
-    if code < 0x2600 or 0x3000 <= code < 0xFE0F:  # fast path: ASCII, CJK and most text
+    if code < 0x2300 or 0x3000 <= code < 0xFE0F:  # fast path: ASCII, CJK and most text
         return False
     return any(low <= code <= high for low, high in _EMOJI_RANGES)
 
@@ -86,42 +96,22 @@ _NEEDS_CARE = re.compile(r"[^\u0020-\u007e\u4e00-\u9fff\u3000-\u303f\uff01-\uff5
 
 
 def normalize(text: str, limit: int = MAX_INPUT_CHARS) -> Normalized:
+    if not isinstance(text, str):
+        raise InputError(f"expected the message as text, got {type(text).__name__}")
     truncated = len(text) > limit
     original = text[:limit] if truncated else text
     chars: list[str] = []
     index: list[int] = []
     emoji: list[str] = []
-    if not _NEEDS_CARE.search(original):
+    fast = not _NEEDS_CARE.search(original)
+    if fast:
         folded = unicodedata.normalize("NFKC", original)
-        if len(folded) == len(original):
+        fast = len(folded) == len(original)
+        if fast:
             chars, index = [folded], list(range(len(folded)))
-            original_iter: Any = ()
-        else:
-            original_iter = enumerate(original)
-    else:
-        original_iter = enumerate(original)
-    skip = _ansi_positions(original) if "\x1b" in original else frozenset()
-    for pos, char in original_iter:
-        if pos in skip:
-            continue
-        if is_emoji(char):
-            # Kept in the text (👌 alone is a farewell) and listed as a feature.
-            if char != "\ufe0f":
-                emoji.append(char)
-                chars.append(char)
-                index.append(pos)
-            continue
-        category = unicodedata.category(char)
-        if category in ("Cc", "Cf", "Cs", "Co", "Cn"):
-            if char in "\t\n\r":
-                chars.append(" ")
-                index.append(pos)
-            continue  # control chars, ANSI escapes' ESC, RTL marks, NUL
-        folded = unicodedata.normalize("NFKC", char) if not char.isascii() else char
-        for part in folded:
-            chars.append(part)
-            index.append(pos)
-    text2 = _to_simplified("".join(chars)).lower()
+    if not fast:
+        _fold_slowly(original, chars, index, emoji)
+    text2, index = _lower(_to_simplified("".join(chars)), index)
     emotes = tuple(m.group(0) for m in _EMOTE.finditer(text2) if not _PLACEHOLDER.fullmatch(m.group(0)))
     exclamations = len(_EXCLAIM.findall(text2))
     questions = len(_QUESTION.findall(text2))
@@ -131,16 +121,74 @@ def normalize(text: str, limit: int = MAX_INPUT_CHARS) -> Normalized:
     text2, index = _substitute(text2, index, _PUNCT_RUN, lambda m: m.group(1))
     text2, index = _substitute(text2, index, _SPACE, lambda m: " ")
     text2, index = _strip(text2, index)
+    if len(text2) > limit:
+        # NFKC can turn one character into up to 18 (U+FDFA): keep the rules' work bounded
+        text2, index = _strip(text2[:limit], index[:limit])
+        truncated = True
     return Normalized(original=text, text=text2, index=tuple(index), exclamations=exclamations,
                       questions=questions, emoji=tuple(emoji), emotes=emotes, truncated=truncated)
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]{0,200}\x07|\x1b.?")  # CSI, OSC, lone ESC
+def _fold_slowly(original: str, chars: list[str], index: list[int], emoji: list[str]) -> None:
+    """Character by character: drop what is not text, NFKC the rest, keep the map."""
+    skip = _terminal_positions(original) if ("\x1b" in original or "\x9b" in original) else frozenset()
+    size = len(original)
+    pos = 0
+    while pos < size:
+        char = original[pos]
+        if pos in skip:
+            pos += 1
+            continue
+        if is_emoji(char):
+            # Kept in the text (👌 alone is a farewell) and listed as a feature.
+            if char != "\ufe0f":
+                emoji.append(char)
+                chars.append(char)
+                index.append(pos)
+            pos += 1
+            continue
+        if unicodedata.category(char) in _DROPPED:
+            if char in "\t\n\r":
+                chars.append(" ")
+                index.append(pos)
+            pos += 1
+            continue  # controls, ESC, NUL, RTL and zero-width marks, lone surrogates
+        # A letter and the combining marks after it are one unit: NFKC composes e + ◌́ to é.
+        end = pos + 1
+        while end < size and end not in skip and unicodedata.category(original[end])[0] == "M":
+            end += 1
+        piece = original[pos:end]
+        folded = piece if piece.isascii() else unicodedata.normalize("NFKC", piece)
+        chars.extend(folded)
+        index.extend([pos] * len(folded))
+        pos = end
 
 
-def _ansi_positions(text: str) -> frozenset[int]:
-    """Positions of terminal escape sequences (colour codes pasted from a console)."""
-    return frozenset(i for m in _ANSI.finditer(text) for i in range(m.start(), m.end()))
+def _lower(text: str, index: list[int]) -> tuple[str, list[int]]:
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered, index
+    # A few letters lower-case to two characters (İ to i + ◌̇): keep the map in step.
+    out: list[str] = []
+    out_index: list[int] = []
+    for char, at in zip(text, index, strict=True):
+        low = char.lower()
+        out.append(low)
+        out_index.extend([at] * len(low))
+    return "".join(out), out_index
+
+
+# Terminal escape sequences pasted from a console: CSI (colours, cursor moves),
+# OSC (titles, links; ended by BEL or ST), DCS/SOS/PM/APC strings, and the short
+# two-character escapes. A lone ESC before anything else is dropped on its own.
+_TERMINAL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x9b[0-?]*[ -/]*[@-~]"
+                       r"|\x1b\][^\x07\x1b\x9c]{0,512}(?:\x07|\x1b\\|\x9c)"
+                       r"|\x1b[PX^_][^\x1b\x9c]{0,512}(?:\x1b\\|\x9c)"
+                       r"|\x1b[ -/]*[0-~]")
+
+
+def _terminal_positions(text: str) -> frozenset[int]:
+    return frozenset(i for m in _TERMINAL.finditer(text) for i in range(m.start(), m.end()))
 
 
 def _placeholder_text(match: re.Match[str]) -> str:

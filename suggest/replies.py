@@ -105,14 +105,22 @@ def _rendered_or_raw(text: str, shop: dict[str, Any]) -> str:
         return text
 
 
-def said_for(match: IntentMatch) -> str:
-    """What the buyer typed that made this intent fire, normalised (發貨 reads as 发货)."""
-    return normalize(" ".join(e.text for e in match.evidence)).text if match.evidence else ""
+def said_for(match: IntentMatch, normalized: str | None = None) -> str:
+    """What the buyer typed that made this intent fire, normalised (發貨 reads as 发货).
+
+    With the message's ``normalized`` text at hand the evidence spans are read
+    from it directly instead of normalising again.
+    """
+    if not match.evidence:
+        return ""
+    if normalized is not None:
+        return " ".join(normalized[s:e] for s, e in (ev.norm_span for ev in match.evidence))
+    return normalize(" ".join(e.text for e in match.evidence)).text
 
 
-def intent_stage(match: IntentMatch) -> str | None:
+def intent_stage(match: IntentMatch, normalized: str | None = None) -> str | None:
     """The stage this one intent points to, from its usual stage and what the buyer typed."""
-    said = said_for(match)
+    said = said_for(match, normalized)
     for stage, cue in _STAGE_CUES.get(match.id, ()):
         if cue.search(said):
             return stage
@@ -135,16 +143,23 @@ class ReplyBook:
         for pack in packs:
             self.by_intent.setdefault(pack["intent"], []).extend(pack["replies"])
         self.shop = shop
+        # Rendered once: the shop profile does not change while the book lives.
+        self._rendered = {r["id"]: _rendered_or_raw(r["text"], shop)
+                          for rs in self.by_intent.values() for r in rs}
         # topics of the rendered text: {remote_regions} names 新疆 for 新疆能发吗
-        self._topics = {r["id"]: topic_words(_rendered_or_raw(r["text"], shop))
-                        for rs in self.by_intent.values() for r in rs}
+        self._topics = {rid: topic_words(text) for rid, text in self._rendered.items()}
+        # conditions, read once: (reply, types, stages, with, without, priority)
+        self._conditions = {
+            intent: [(r, frozenset(r.get("types", [])), tuple(r.get("stages", [])), tuple(r.get("with", [])),
+                      tuple(r.get("without", [])), float(r.get("priority", 0)) / 101) for r in replies]
+            for intent, replies in self.by_intent.items()}
 
-    def stage(self, intents: Sequence[IntentMatch]) -> str | None:
+    def stage(self, intents: Sequence[IntentMatch], normalized: str | None = None) -> str | None:
         """The sales stage of the chat: the latest stage any intent points to."""
         ids = {m.id for m in intents}
         stages: set[str] = set()
         for match in intents:
-            found = intent_stage(match)
+            found = intent_stage(match, normalized)
             # Changing an order not yet paid for (改地址 on an unpaid order) is pre-sale.
             if match.id == "order_change" and "unpaid_order" in ids:
                 found = "pre_sale"
@@ -163,36 +178,35 @@ class ReplyBook:
         reply naming them (退差价 -> 差价) answers the question asked.
         """
         ranked = []
-        for order, reply in enumerate(self.by_intent.get(intent, [])):
-            wanted_types = set(reply.get("types", []))
-            if wanted_types and not wanted_types & types:
+        for order, (reply, wanted_types, stages, with_, without, priority) in enumerate(
+                self._conditions.get(intent, ())):
+            if wanted_types and wanted_types.isdisjoint(types):
                 continue
-            stages = reply.get("stages", [])
             if stages and stage is not None and stage not in stages:
                 continue
-            if any(other not in present for other in reply.get("with", [])):
+            if any(other not in present for other in with_):
                 continue
-            if any(other in present for other in reply.get("without", [])):
+            if any(other in present for other in without):
                 continue
-            shared = len(said & self._topics.get(reply["id"], frozenset()))
-            fit = (_TYPE_WEIGHT * len(wanted_types & types) + _WITH_WEIGHT * len(reply.get("with", []))
+            shared = len(said & self._topics[reply["id"]]) if said else 0
+            fit = (_TYPE_WEIGHT * len(wanted_types & types) + _WITH_WEIGHT * len(with_)
                    + min(_TOPIC_CAP, _TOPIC_PAIR * shared)
                    + (_STAGE_WEIGHT if stages and stage in stages else 0.0)
                    + (_ANY_STAGE_BONUS if stage is None and not stages else 0.0)
-                   + float(reply.get("priority", 0)) / 101)
+                   + priority)
             ranked.append((-fit, order, reply))
         ranked.sort(key=lambda item: (item[0], item[1]))
         return [reply for _, _, reply in ranked]
 
     def choose(self, intents: Sequence[IntentMatch], tags: Sequence[TagMatch], stage: str | None,
-               top: int = 3) -> tuple[Reply, ...]:
+               top: int = 3, normalized: str | None = None) -> tuple[Reply, ...]:
         """At most ``top`` rendered replies: one per need first, then second choices."""
         if top <= 0 or not intents:
             return ()
         present = {m.id for m in intents}
         types = {t.id for t in tags}
         queues = [(m.id, self.candidates(m.id, present, types, stage,
-                                         topic_words(said_for(m))))
+                                         topic_words(said_for(m, normalized))))
                   for m in answer_order(intents)]
         chosen: list[Reply] = []
         seen: set[str] = set()
@@ -204,7 +218,7 @@ class ReplyBook:
                     # a reply listed under two intents (or rendering alike) is offered once
                     if reply["id"] in seen:
                         continue
-                    text = render(reply["text"], self.shop)
+                    text = self._rendered[reply["id"]]
                     if text in seen:
                         continue
                     seen.update((reply["id"], text))

@@ -74,11 +74,17 @@ class Tokenizer:
     """A jieba tokenizer over a prefix dictionary made by ``build_prefix_dict``."""
 
     def __init__(self, freq: dict[str, int], total: int) -> None:
-        jieba = import_jieba()
-        self._tokenizer = jieba.Tokenizer()
-        self._tokenizer.FREQ = freq
-        self._tokenizer.total = total
-        self._tokenizer.initialized = True
+        self._freq, self._total = freq, total
+        self._tokenizer: Any = None  # jieba is imported the first time tokens are needed
+
+    def _jieba(self) -> Any:
+        if self._tokenizer is None:
+            tokenizer = import_jieba().Tokenizer()
+            tokenizer.FREQ = self._freq
+            tokenizer.total = self._total
+            tokenizer.initialized = True
+            self._tokenizer = tokenizer
+        return self._tokenizer
 
     def lazy(self, text: str) -> Callable[[], list[tuple[str, int, int]]]:
         """A function giving ``tokens(text)``, computed on the first call only."""
@@ -95,7 +101,7 @@ class Tokenizer:
         """``(word, start, end)`` for every non-space token, HMM off (deterministic, fast)."""
         out: list[tuple[str, int, int]] = []
         position = 0
-        for word in self._tokenizer.cut(text, HMM=False):
+        for word in self._jieba().cut(text, HMM=False):
             end = position + len(word)
             if not word.isspace():
                 out.append((word, position, end))

@@ -1,8 +1,11 @@
 """Read a YAML file safely and remember the line of every key.
 
 Pack files are edited by shops, so they are untrusted: only the safe loader
-is used, duplicate keys are errors (YAML silently keeps the last one), and
-every value can be traced back to ``file:line`` for error messages.
+is used and nothing is built from tags (``!!python/object`` is an error, never
+an object), duplicate keys are errors (YAML silently keeps the last one),
+aliases of lists and mappings are refused (no "billion laughs"), and every
+value can be traced back to ``file:line`` for error messages. Every way a file
+can be wrong ends as a ``PackError``, never as another exception.
 """
 
 from __future__ import annotations
@@ -55,64 +58,126 @@ def read_yaml(path: str | Path) -> YamlDocument:
     return parse_yaml(text, shown)
 
 
+# Plain scalars only: the safe loader's own types for text, numbers, booleans, null.
+_SCALAR_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null")}
+_AS_TEXT = {"tag:yaml.org,2002:timestamp"}  # 2024-11-11 stays the text the shop typed
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+MAX_NODES = 100_000  # far above any real pack; stops "billion laughs" alias bombs early
+
+
 def parse_yaml(text: str, shown: str) -> YamlDocument:
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
+        # The constructor already reads the text and rejects control characters.
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
         raise PackError([Problem(shown, line, "", f"invalid YAML: {exc.problem or exc}")]) from None
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise PackError([Problem(shown, line, "", f"expected printable text, got the character "
+                                                  f"#x{exc.character:04x}, which YAML does not allow")]) from None
     except yaml.YAMLError as exc:
         raise PackError([Problem(shown, 0, "", f"invalid YAML: {exc}")]) from None
+    except RecursionError:
+        raise PackError([Problem(shown, 0, "", "expected lists and mappings nested a few levels deep, "
+                                               "got nesting too deep to read")]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     lines: dict[KeyPath, int] = {}
     problems: list[Problem] = []
     if node is None:
         return YamlDocument(shown, None, {(): 1})
-    data = _build(node, (), lines, problems, shown, loader)
+    builder = _Builder(shown, loader, lines, problems)
+    try:
+        data = builder.build(node, ())
+    except RecursionError:
+        problems.append(Problem(shown, 0, "", "expected lists and mappings nested a few levels deep, "
+                                              "got nesting too deep to read"))
+    except _TooBig:
+        problems.append(Problem(shown, builder.line, "", f"expected a pack of at most {MAX_NODES} values, "
+                                                         "got more (aliases that repeat lists?)"))
     if problems:
         raise PackError(problems)
     return YamlDocument(shown, data, lines)
 
 
-def _build(
-    node: yaml.Node,
-    path: KeyPath,
-    lines: dict[KeyPath, int],
-    problems: list[Problem],
-    shown: str,
-    loader: yaml.SafeLoader,
-) -> Any:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
+class _TooBig(Exception):
+    pass
+
+
+class _Builder:
+    """Turn the composed node tree into plain data, noting the line of every key.
+
+    Nothing is constructed from tags: only mappings, lists and plain scalars are
+    accepted, so a ``!!python/object`` in a shop's pack is an error, never an
+    object. An alias (``*name``) of a list or mapping is refused too: it makes
+    the shared value easy to change by accident, and nested ones explode in size.
+    """
+
+    def __init__(self, shown: str, loader: Any, lines: dict[KeyPath, int], problems: list[Problem]) -> None:
+        self.shown, self.loader, self.lines, self.problems = shown, loader, lines, problems
+        self.seen: set[int] = set()
+        self.count = 0
+        self.line = 0
+
+    def error(self, node: yaml.Node, path: KeyPath, message: str) -> None:
+        self.problems.append(Problem(self.shown, node.start_mark.line + 1, format_key_path(path), message))
+
+    def build(self, node: yaml.Node, path: KeyPath, used_at: int = 0) -> Any:
+        """Plain data for ``node``; ``used_at`` is the line that refers to it (for aliases)."""
+        self.count += 1
+        self.line = node.start_mark.line + 1
+        if self.count > MAX_NODES:
+            raise _TooBig
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            if id(node) in self.seen:
+                # an alias: the node's own mark is where the anchor is, not where it is used
+                self.problems.append(Problem(self.shown, used_at or self.line, format_key_path(path),
+                                             "expected a list or mapping written out, got an alias "
+                                             "(*name) of one written elsewhere"))
+                return None
+            self.seen.add(id(node))
+        self.lines[path] = node.start_mark.line + 1
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            wanted = _MAP_TAG if isinstance(node, yaml.MappingNode) else _SEQ_TAG
+            if node.tag != wanted:
+                self.error(node, path, f"expected a plain value, got the tag {_short(node.tag)}")
+                return None
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i), self.lines[path]) for i, item in enumerate(node.value)]
+        if node.tag in _AS_TEXT:
+            return str(node.value)
+        if node.tag not in _SCALAR_TAGS:
+            self.error(node, path, f"expected a plain value, got the tag {_short(node.tag)}")
+            return None
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:
+            self.error(node, path, f"expected a plain value, got {node.value!r}, which cannot be read: {exc}")
+            return None
+
+    def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                problems.append(Problem(shown, key_node.start_mark.line + 1,
-                                        format_key_path(path), "expected a plain key, got a nested value"))
+                self.error(key_node, path, "expected a plain key, got a nested value")
                 continue
-            key = loader.construct_scalar(key_node)
+            key = self.loader.construct_scalar(key_node)
             child = (*path, key)
             if key in out:
-                problems.append(Problem(shown, key_node.start_mark.line + 1, format_key_path(child),
-                                        "duplicate key (the earlier value would be silently lost)"))
+                self.error(key_node, child, "duplicate key (the earlier value would be silently lost)")
                 continue
-            out[key] = _build(value_node, child, lines, problems, shown, loader)
-            lines[child] = key_node.start_mark.line + 1
+            out[key] = self.build(value_node, child, key_node.start_mark.line + 1)
+            self.lines[child] = key_node.start_mark.line + 1
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*path, i), lines, problems, shown, loader)
-                for i, item in enumerate(node.value)]
-    if node.tag.startswith("tag:yaml.org,2002:"):
-        # Plain scalars only: the safe constructor turns them into str/int/float/bool/None.
-        try:
-            return loader.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:
-            problems.append(Problem(shown, node.start_mark.line + 1, format_key_path(path),
-                                    f"bad value: {exc}"))
-            return None
-    problems.append(Problem(shown, node.start_mark.line + 1, format_key_path(path),
-                            f"expected a plain value, got the tag {node.tag}"))
-    return None
+
+
+def _short(tag: str) -> str:
+    return "!!" + tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag

@@ -1,0 +1,1 @@
+"""Benchmark scripts; run them directly, e.g. ``python bench/speed.py``."""

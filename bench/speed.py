@@ -1,0 +1,61 @@
+"""Warm per-message time of ``Engine.analyze`` against ``jieba.lcut`` alone.
+
+Same messages, one run, rounds interleaved so both see the same machine load.
+Both are warm: the engine is built and has seen every message once, and jieba's
+default dictionary is initialised before timing. Target: ratio <= 1.5.
+
+    python bench/speed.py [--rounds 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
+
+from bench._messages import DEV, messages  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=7, help="timed passes over all messages")
+    args = parser.parse_args()
+
+    from suggest import Engine
+    from suggest.tokenizer import import_jieba
+
+    texts = messages()
+    source = DEV if DEV.is_file() else "built-in list"
+    engine = Engine()
+    jieba = import_jieba()
+    jieba.initialize()  # the default dictionary, loaded before timing
+    for text in texts:  # warm-up: caches, lazily built converters, branch paths
+        engine.analyze(text)
+        jieba.lcut(text)
+
+    engine_times: list[float] = []
+    jieba_times: list[float] = []
+    for _ in range(args.rounds):
+        started = time.perf_counter()
+        for text in texts:
+            engine.analyze(text)
+        engine_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        for text in texts:
+            jieba.lcut(text)
+        jieba_times.append(time.perf_counter() - started)
+
+    per_engine = statistics.median(engine_times) / len(texts)
+    per_jieba = statistics.median(jieba_times) / len(texts)
+    print(f"messages: {len(texts)} from {source}, {args.rounds} rounds (median)")
+    print(f"Engine.analyze: {per_engine * 1e6:9.1f} us/message")
+    print(f"jieba.lcut:     {per_jieba * 1e6:9.1f} us/message")
+    print(f"ratio:          {per_engine / per_jieba:9.2f} (target <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Shared fixtures: a private cache folder, a CLI runner, broken pack folders."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from suggest.cli import cli
+from suggest.sources import bundled_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Compiled programs go to a temporary folder: the user's cache is never touched.
+
+    One folder for the whole session (set in os.environ, so subprocesses
+    inherit it): a per-test folder would recompile the packs in every test.
+    """
+    folder = tmp_path_factory.mktemp("suggest-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SUGGEST_CACHE_DIR", str(folder))
+        mp.delenv("SUGGEST_NO_CACHE", raising=False)
+        mp.delenv("NO_COLOR", raising=False)
+        yield folder
+
+
+def make_runner() -> CliRunner:
+    """A runner that keeps stdout and stderr apart (click 8.2+ always does; 8.1 needs asking)."""
+    try:
+        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]
+    except TypeError:
+        return CliRunner()
+
+
+def invoke(args: Sequence[str], input: str | bytes | None = None, env: dict[str, str | None] | None = None) -> Result:
+    """Run the CLI in-process; see result.stdout and result.stderr."""
+    return make_runner().invoke(cli, list(args), input=input, env=env, catch_exceptions=True)
+
+
+def run_suggest(args: Sequence[str | bytes], input: bytes | None = None, timeout: float = 60,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run ``python -m suggest`` in a new process (a real stdin, real exit status)."""
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    return subprocess.run([sys.executable, "-m", "suggest", *args], input=input, capture_output=True,
+                          timeout=timeout, env=full_env, cwd=ROOT)
+
+
+def no_traceback(result: Result) -> None:
+    """The command ended by itself (exit status), not by an uncaught exception."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
+    assert "Traceback" not in result.output
+
+
+@pytest.fixture
+def broken_intents(tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the bundled intent packs with one YAML file broken: (folder, broken file)."""
+    folder = tmp_path / "intents"
+    shutil.copytree(bundled_dir("intents"), folder)
+    target = folder / "shipping.yaml"
+    # An unclosed flow sequence: a YAML syntax error, reported with a line number.
+    target.write_text("id: shipping\nthreshold: 0.5\nkeywords: [包邮, 发货\n", encoding="utf-8")
+    return folder, target

@@ -1,0 +1,194 @@
+"""``suggest batch`` and ``suggest.batch``: streaming JSONL, bad lines in place, workers."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import invoke, no_traceback, run_suggest
+
+from suggest import Engine
+from suggest.batch import (
+    CHUNK_LINES,
+    IN_FLIGHT_CHUNKS,
+    OverlongLine,
+    WorkerError,
+    process_line,
+    read_lines,
+    run_batch,
+)
+
+GOOD = [b'{"text": "\xe5\x8c\x85\xe9\x82\xae\xe5\x90\x97"}',  # 包邮吗
+        '{"text": "在吗", "history": []}'.encode(),
+        '{"id": "r7", "text": "怎么退货", "history": ["裤子短了"]}'.encode()]
+
+# (physical line, expected error fragment or None for a result); blank lines get no record
+MIXED: list[tuple[bytes, str | None]] = [
+    (GOOD[0], None),
+    (b"", "skip"),
+    (b'{"text": "\xff\xfe\xb0\xfc"}', "UTF-8"),
+    (b"not json at all", "not JSON"),
+    (b"   \t", "skip"),
+    (b"[1, 2]", "JSON object"),
+    (b'{"history": []}', '"text"'),
+    (b'{"text": 42}', "string"),
+    (b'{"text": null}', "string"),
+    ('{"text": "在吗", "history": "发货了吗"}'.encode(), "history"),
+    ('{"text": "在吗", "history": [1]}'.encode(), "history"),
+    (b'{"text": "   "}', "empty"),
+    (b"\r", "skip"),
+    (GOOD[1], None),
+    (GOOD[2], None),  # last line: no final newline
+]
+
+
+def mixed_bytes() -> bytes:
+    return b"\n".join(line for line, _ in MIXED)  # no newline after the last line
+
+
+def records(stdout: str | bytes) -> list[dict[str, Any]]:
+    text = stdout.decode() if isinstance(stdout, bytes) else stdout
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def without_timings(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in row.items() if k != "timings_ms"} for row in rows]
+
+
+def check_mixed(rows: list[dict[str, Any]]) -> None:
+    expected = [(n, want) for n, (_, want) in enumerate(MIXED, 1) if want != "skip"]
+    assert [row["line"] for row in rows] == [n for n, _ in expected]
+    for row, (n, want) in zip(rows, expected, strict=True):
+        if want is None:
+            assert "error" not in row, row
+            assert "intents" in row and "replies" in row
+        else:
+            assert set(row) == {"line", "error"}, row
+            assert want in row["error"], (n, row)
+
+
+@pytest.fixture
+def mixed_file(tmp_path: Path) -> Path:
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(mixed_bytes())
+    return path
+
+
+def test_mixed_bad_lines_give_one_record_each_in_order(mixed_file: Path) -> None:
+    result = invoke(["batch", str(mixed_file)])
+    no_traceback(result)
+    assert result.exit_code == 1
+    rows = records(result.stdout)
+    check_mixed(rows)
+    assert rows[-1]["id"] == "r7"
+    assert "return_exchange" in [m["id"] for m in rows[-1]["intents"]]
+    assert "failed" in result.stderr
+
+
+def test_all_good_lines_exit_0(tmp_path: Path) -> None:
+    path = tmp_path / "good.jsonl"
+    path.write_bytes(b"\n".join(GOOD) + b"\n")
+    result = invoke(["batch", str(path), "--json"])  # --json is accepted: output is JSONL anyway
+    assert result.exit_code == 0, result.stderr
+    rows = records(result.stdout)
+    assert [row["line"] for row in rows] == [1, 2, 3]
+    assert "shipping" in [m["id"] for m in rows[0]["intents"]]
+
+
+def test_stdin_dash() -> None:
+    result = invoke(["batch", "-"], input=mixed_bytes())
+    assert result.exit_code == 1
+    check_mixed(records(result.stdout))
+
+
+def test_workers_give_the_same_output_as_one_process(tmp_path: Path) -> None:
+    # more lines than one chunk, so the order across chunks and workers is tested too
+    lines = [line for line, _ in MIXED] * 40
+    path = tmp_path / "many.jsonl"
+    path.write_bytes(b"\n".join(lines))
+    one = run_suggest(["batch", str(path), "--workers", "1"])
+    two = run_suggest(["batch", str(path), "--workers", "2"])
+    assert one.returncode == two.returncode == 1
+    rows_one, rows_two = records(one.stdout), records(two.stdout)
+    assert len(rows_one) == 40 * sum(1 for _, want in MIXED if want != "skip")
+    assert without_timings(rows_one) == without_timings(rows_two)
+    assert b"Traceback" not in two.stderr
+
+
+def test_output_is_not_mixed_with_progress(mixed_file: Path) -> None:
+    done = run_suggest(["batch", str(mixed_file)])
+    check_mixed(records(done.stdout))  # stdout is a pipe: every line is a record
+    assert b"\r" not in done.stderr  # stderr is a pipe too: no progress bar
+
+
+def test_broken_pack_exits_2_before_any_output(broken_intents: tuple[Path, Path], mixed_file: Path) -> None:
+    folder, broken = broken_intents
+    result = invoke(["batch", str(mixed_file), "--intents", str(folder), "--workers", "2"])
+    no_traceback(result)
+    assert result.exit_code == 2
+    assert f"{broken}:" in result.stderr
+    assert result.stdout == ""
+
+
+def test_missing_file_exits_2(tmp_path: Path) -> None:
+    result = invoke(["batch", str(tmp_path / "nope.jsonl")])
+    no_traceback(result)
+    assert result.exit_code == 2
+    assert "nope.jsonl" in result.stderr
+
+
+# -- the library part ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine()
+
+
+def test_process_line(engine: Engine) -> None:
+    row = process_line(engine, 5, '{"text": "包邮吗"}\n'.encode())
+    assert row["line"] == 5 and "shipping" in [m["id"] for m in row["intents"]]
+    assert process_line(engine, 6, b"{")["error"].startswith("line is not JSON")
+    assert process_line(engine, 1, '\ufeff{"text": "在吗"}'.encode())["line"] == 1  # a BOM is fine
+    assert "error" not in process_line(engine, 1, '\ufeff{"text": "在吗"}'.encode())
+    assert process_line(engine, 2, b"[" * 100_000)["error"].startswith("line is not JSON")
+
+
+def test_overlong_lines_become_error_records(engine: Engine) -> None:
+    data = b'{"text": "' + "包邮吗".encode() * 100 + b'"}\n{"text": "x"}\n'
+    lines = list(read_lines(io.BytesIO(data), max_bytes=64))
+    assert isinstance(lines[0], OverlongLine) and lines[1] == b'{"text": "x"}\n'
+    rows = list(run_batch(lines, engine=engine))
+    assert [row["line"] for row in rows] == [1, 2]
+    assert "longer than" in rows[0]["error"] and "error" not in rows[1]
+
+
+def test_read_lines_without_a_final_newline() -> None:
+    assert list(read_lines(io.BytesIO(b"a\n\nb"))) == [b"a\n", b"\n", b"b"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_run_batch_streams(workers: int, engine: Engine) -> None:
+    """Results come while the input is still being read: an endless input works."""
+    pulled = 0
+
+    def endless() -> Iterator[bytes]:
+        nonlocal pulled
+        for i in itertools.count():
+            pulled += 1
+            yield GOOD[i % len(GOOD)] + b"\n"
+
+    first = list(itertools.islice(run_batch(endless(), workers, {}, engine=engine), 10))
+    assert [row["line"] for row in first] == list(range(1, 11))
+    # a bounded read-ahead, whatever the input size: that is what keeps memory flat
+    assert pulled <= (workers * IN_FLIGHT_CHUNKS + 2) * CHUNK_LINES
+
+
+def test_a_worker_that_cannot_load_the_packs_stops_the_run(broken_intents: tuple[Path, Path]) -> None:
+    folder, _ = broken_intents
+    with pytest.raises(WorkerError, match="shipping.yaml"):
+        list(run_batch([b'{"text": "x"}\n'] * 3, 2, {"intents": str(folder)}))
