@@ -15,10 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from .packs import PackSet
-from .regexinfo import required_chars
+from .regexinfo import required_strings
 from .tokenizer import build_prefix_dict
 
-PROGRAM_FORMAT = 6  # bump when the shape of the program changes
+PROGRAM_FORMAT = 7  # bump when the shape of the program changes
 
 
 def is_cjk(char: str) -> bool:
@@ -39,10 +39,10 @@ def pinyin_table() -> dict[str, str]:
 
 
 def _need(pattern: str) -> list[str] | None:
-    """Characters one of which any match needs (see regexinfo), stored so that a new
+    """Strings one of which any match needs (see regexinfo), stored so that a new
     process neither analyses nor compiles regexes that the message cannot match."""
-    chars = required_chars(pattern)
-    return sorted(chars) if chars is not None else None
+    strings = required_strings(pattern)
+    return sorted(strings) if strings is not None else None
 
 
 def _pinyin_keys(word: str) -> list[str]:

@@ -39,8 +39,9 @@ class _State:
 
     def __init__(self, program: dict[str, Any], sources: PackSources) -> None:
         self.sources = sources
-        self.intents = Matcher(program["intents"], program["pinyin"])
-        self.tags = Matcher(program["tags"], program["pinyin"])
+        self.matcher = Matcher([program["intents"], program["tags"]], program["pinyin"])
+        self.intent_sets, self.tag_sets = self.matcher.groups
+        self.intent_by_id = self.matcher.by_id[0]
         freq, total = program["jieba"]
         self.tokenizer = Tokenizer(freq, total)
         self.shop: dict[str, Any] = program["shop"]
@@ -59,7 +60,7 @@ class _State:
                 self._history_cache.move_to_end(text)
                 return hit
         norm = normalize(text)
-        result = self.resolve(self.intents.match(norm, self.tokenizer.lazy(norm.text)))
+        result = self.resolve(self.matcher.match(norm, self.tokenizer.lazy(norm.text)))
         with self._lock:
             self._history_cache[text] = result
             if len(self._history_cache) > 512:
@@ -68,17 +69,18 @@ class _State:
 
     def resolve(self, hits: Hits) -> tuple[IntentMatch, ...]:
         scored: dict[str, IntentMatch] = {}
-        for rs in self.intents.rule_sets:
-            if rs.id in hits.excluded:
+        excluded = hits.excluded[0]
+        for rs in self.intent_sets:
+            if rs.id in excluded:
                 continue
-            evidence = hits.evidence.get(rs.id)
+            evidence = hits.groups[0].get(rs.id)
             if not evidence:
                 continue
             score = noisy_or(evidence)
             if score >= rs.threshold:
                 scored[rs.id] = IntentMatch(rs.id, score, _dedupe(evidence))
         kept = dict(scored)
-        for rs in self.intents.rule_sets:
+        for rs in self.intent_sets:
             if rs.id in kept and any(
                 (other in scored and other != rs.id) if other != "any"
                 else any(o != rs.id for o in scored)
@@ -139,11 +141,11 @@ class Engine:
 
     @property
     def intent_ids(self) -> tuple[str, ...]:
-        return tuple(rs.id for rs in self._state.intents.rule_sets)
+        return tuple(rs.id for rs in self._state.intent_sets)
 
     @property
     def tag_ids(self) -> tuple[str, ...]:
-        return tuple(rs.id for rs in self._state.tags.rule_sets)
+        return tuple(rs.id for rs in self._state.tag_sets)
 
     @property
     def shop(self) -> dict[str, Any]:
@@ -163,11 +165,12 @@ class Engine:
         norm = _checked(text)
         history = _checked_history(history)
         tokens = state.tokenizer.lazy(norm.text)
-        intents = state.resolve(state.intents.match(norm, tokens))
+        hits = state.matcher.match(norm, tokens)
+        intents = state.resolve(hits)
         if history and (not intents or _FOLLOW_UP.search(norm.text)):
             intents = _merge(intents, _lift_from_history(state, norm, history))
         matched = time.perf_counter()
-        tags = _tags(state, norm, tokens, history, intents)
+        tags = _tags(state, norm, hits, history, intents)
         stage = state.replies.stage(intents, norm.text)
         replies: tuple[Reply, ...] = state.replies.choose(intents, tags, stage, top=top, normalized=norm.text)
         done = time.perf_counter()
@@ -181,17 +184,15 @@ class Engine:
         norm = _checked(text)
         history = _checked_history(history)
         tokens = state.tokenizer.lazy(norm.text)
-        hits = state.intents.match(norm, tokens, near=True)
-        tag_hits = state.tags.match(norm, tokens, near=True)
+        hits = state.matcher.match(norm, tokens, near=True)
         analysis = self.analyze(text, history)
         rows = []
-        for kind, matcher, found in (("intent", state.intents, hits), ("tag", state.tags, tag_hits)):
-            for rs in matcher.rule_sets:
-                evidence = found.evidence.get(rs.id, [])
+        for group, (kind, rule_sets) in enumerate((("intent", state.intent_sets), ("tag", state.tag_sets))):
+            for rs in rule_sets:
+                evidence = hits.groups[group].get(rs.id, [])
                 rows.append(ExplainRow(kind, rs.id, noisy_or(evidence), rs.threshold,
-                                       _dedupe(evidence), found.excluded.get(rs.id)))
-        return Explanation(analysis, tuple(state.tokenizer.tokens(norm.text)), tuple(rows),
-                           tuple(hits.near + tag_hits.near))
+                                       _dedupe(evidence), hits.excluded[group].get(rs.id)))
+        return Explanation(analysis, tuple(state.tokenizer.tokens(norm.text)), tuple(rows), tuple(hits.near))
 
     def review(self, draft: str, buyer_message: str | None = None) -> Any:
         """Check an agent's draft reply against what the training material calls wrong."""
@@ -259,7 +260,7 @@ def _lift_from_history(state: _State, norm: Normalized, history: tuple[str, ...]
         previous = state.own_intents(earlier)
         lifted = []
         for match in previous:
-            rs = state.intents.by_id[match.id]
+            rs = state.intent_by_id[match.id]
             if not rs.lift and not bare_punctuation:
                 continue
             o_start, o_end = norm.span(0, len(text)) if text else (0, 0)
@@ -270,16 +271,18 @@ def _lift_from_history(state: _State, norm: Normalized, history: tuple[str, ...]
     return ()
 
 
-def _tags(state: _State, norm: Normalized, tokens: Callable[[], list[tuple[str, int, int]]], history: tuple[str, ...],
+def _tags(state: _State, norm: Normalized, hits: Hits, history: tuple[str, ...],
           intents: tuple[IntentMatch, ...]) -> tuple[TagMatch, ...]:
-    hits = state.tags.match(norm, tokens)
     out = []
-    for rs in state.tags.rule_sets:
-        if rs.id in hits.excluded:
+    found, excluded = hits.groups[1], hits.excluded[1]
+    for rs in state.tag_sets:
+        if rs.id in excluded:
             continue
-        evidence = list(hits.evidence.get(rs.id, ()))
+        evidence = list(found.get(rs.id, ()))
         if rs.signals:
             evidence.extend(_signals(state, rs.signals, norm, history, intents))
+        if not evidence:
+            continue
         score = noisy_or(evidence)
         if evidence and score >= rs.threshold:
             out.append(TagMatch(rs.id, score, _dedupe(evidence)))

@@ -57,9 +57,9 @@ class RuleSet:
         self.threshold: float = data["threshold"]
         self.yields_to: tuple[str, ...] = tuple(data["yields_to"])
         self.lift: bool = data["lift"]
-        # (source, weight, required characters); compiled on first use by the Matcher
-        self.regex: list[tuple[str, float, frozenset[str] | None]] = [
-            (p, w, frozenset(need) if need is not None else None) for p, w, need in data["regex"]]
+        # (source, weight, required strings); compiled on first use by the Matcher
+        self.regex: list[tuple[str, float, tuple[str, ...] | None]] = [
+            (p, w, tuple(need) if need is not None else None) for p, w, need in data["regex"]]
         phrases = data["phrases"]
         self.fuzzy_threshold: int = phrases[0] if phrases else 100
         self.fuzzy_weight: float = phrases[1] if phrases else 0.0
@@ -72,20 +72,28 @@ class RuleSet:
                 by_first.setdefault(word[0], []).append(word)
             shown = "|".join(words[:6]) + ("|…" if len(words) > 6 else "")
             self.only.append(({c: tuple(ws) for c, ws in by_first.items()}, frozenset(particles), weight, shown))
-        self.negations: list[tuple[str, frozenset[str] | None]] = [
-            (p, frozenset(need) if need is not None else None) for p, need in data["negations"]]
-        self.exclude: list[tuple[str, frozenset[str] | None]] = [
-            (p, frozenset(need) if need is not None else None) for p, need in data["exclude"]]
+        self.negations: list[tuple[str, tuple[str, ...] | None]] = [
+            (p, tuple(need) if need is not None else None) for p, need in data["negations"]]
+        self.exclude: list[tuple[str, tuple[str, ...] | None]] = [
+            (p, tuple(need) if need is not None else None) for p, need in data["exclude"]]
         self.signals: dict[str, Any] = data.get("signals") or {}
 
 
 @dataclass
 class Hits:
-    """Evidence per rule set for one message, before thresholds."""
+    """Evidence per rule set for one message, before thresholds.
 
-    evidence: dict[str, list[Evidence]]
-    excluded: dict[str, str]
+    ``groups[g]`` holds the evidence of group ``g`` (intents, customer types) by
+    rule-set id, ``excluded[g]`` the rule sets an exclusion vetoed.
+    """
+
+    groups: list[dict[str, list[Evidence]]]
+    excluded: list[dict[str, str]]
     near: list[NearMiss]
+
+    @property
+    def evidence(self) -> dict[str, list[Evidence]]:
+        return self.groups[0]
 
 
 def noisy_or(evidence: Iterable[Evidence]) -> float:
@@ -101,11 +109,20 @@ def noisy_or(evidence: Iterable[Evidence]) -> float:
 
 
 class Matcher:
-    """All rule sets of one kind, with one shared keyword index."""
+    """All rule sets (in groups: intents, customer types) read in one pass over a message.
 
-    def __init__(self, rule_sets: Sequence[dict[str, Any]], pinyin: dict[str, str]) -> None:
+    Keywords, slips, regexes and phrases of every pack share one index each, so a
+    message is scanned once however many packs there are.
+    """
+
+    def __init__(self, groups: Sequence[Sequence[dict[str, Any]]], pinyin: dict[str, str]) -> None:
+        rule_sets = [data for group in groups for data in group]
+        self.group_of = [g for g, group in enumerate(groups) for _ in group]
+        self.group_count = len(groups)
         self.rule_sets = [RuleSet(d) for d in rule_sets]
-        self.by_id = {rs.id: rs for rs in self.rule_sets}
+        self.groups = [[rs for rs, g in zip(self.rule_sets, self.group_of, strict=True) if g == wanted]
+                       for wanted in range(len(groups))]
+        self.by_id = [{rs.id: rs for rs in group} for group in self.groups]
         self.pinyin = pinyin
         # keyword -> [(rule set index, weight, whole-token only)]
         self.keywords: dict[str, list[tuple[int, float, bool]]] = {}
@@ -116,41 +133,58 @@ class Matcher:
                 self.keywords.setdefault(text, []).append((index, weight, token))
                 for key in keys:
                     self.variants.setdefault(key, []).append((text, index, weight))
-        # Every regex of every rule set is a job; jobs_by_char lists the jobs that can only
-        # match when the message has that character, ``always`` the ones we cannot filter.
-        self.jobs: list[tuple[str, int, str, float]] = []
-        self.jobs_by_char: dict[str, list[int]] = {}
+        # Every regex of every rule set is a job. A job whose regex needs one of a few
+        # strings can only match when the message holds one of them (all found in one
+        # automaton pass); ``always`` lists the jobs we cannot filter. Positive regexes
+        # run for every message that may match them; negations and exclusions only for
+        # rule sets that found something.
+        self.jobs: list[tuple[int, str, float]] = []
+        self.positive: set[int] = set()
+        self.negation_jobs: list[list[int]] = [[] for _ in self.rule_sets]
+        self.exclude_jobs: list[list[int]] = [[] for _ in self.rule_sets]
+        jobs_by_string: dict[str, list[int]] = {}
         self.always: list[int] = []
-        self._compiled: dict[int, re.Pattern[str]] = {}
+        self._compiled: dict[str, re.Pattern[str]] = {}
         for index, rs in enumerate(self.rule_sets):
-            for kind, items in (("negation", [(p, 0.0, need) for p, need in rs.negations]),
-                                ("exclude", [(p, 0.0, need) for p, need in rs.exclude]),
-                                ("regex", rs.regex)):
+            kinds = (("regex", rs.regex), ("negation", [(p, 0.0, n) for p, n in rs.negations]),
+                     ("exclude", [(p, 0.0, n) for p, n in rs.exclude]))
+            for kind, items in kinds:
                 for source, weight, need in items:
                     job = len(self.jobs)
-                    self.jobs.append((kind, index, source, weight))
+                    self.jobs.append((index, source, weight))
+                    if kind == "regex":
+                        self.positive.add(job)
+                    else:
+                        (self.negation_jobs if kind == "negation" else self.exclude_jobs)[index].append(job)
                     if need is None:
                         self.always.append(job)
                     else:
-                        for char in need:
-                            self.jobs_by_char.setdefault(char, []).append(job)
-        self.special = [i for i, rs in enumerate(self.rule_sets) if rs.phrases or rs.only or rs.together]
-        # first character -> keywords starting with it; first syllable -> variant keys
-        self.by_first: dict[str, list[str]] = {}
-        for word in self.keywords:
-            self.by_first.setdefault(word[0], []).append(word)
+                        for string in need:
+                            jobs_by_string.setdefault(string, []).append(job)
+        self.job_finder = _automaton({s: tuple(jobs) for s, jobs in jobs_by_string.items()})
+        self.keyword_finder = _automaton({w: (w, tuple(e)) for w, e in self.keywords.items()})
+        self.special = [i for i, rs in enumerate(self.rule_sets) if rs.only or rs.together]
+        # fuzzy phrases: character -> phrases holding it, to count shared characters fast
+        self.phrases: list[tuple[str, int, int]] = []  # (phrase, rule set index, distinct chars)
+        self.phrases_by_char: dict[str, list[int]] = {}
+        for index, rs in enumerate(self.rule_sets):
+            for phrase, phrase_chars in rs.phrases:
+                number = len(self.phrases)
+                self.phrases.append((phrase, index, len(phrase_chars)))
+                for char in phrase_chars:
+                    self.phrases_by_char.setdefault(char, []).append(number)
         # Slips are found on a "syllable string": each CJK character replaced by one
         # private-use character per toneless syllable, so 包油 and 包邮 read the same.
         codes: dict[str, str] = {}
         for syllable in sorted(set(pinyin.values())):
             codes[syllable] = chr(0xE000 + len(codes))
         self.syllable_table = {ord(c): codes[s] for c, s in pinyin.items()}
-        self.variants_by_first: dict[str, list[tuple[str, list[tuple[str, int, float]]]]] = {}
+        coded_keys: dict[str, list[tuple[str, int, float]]] = {}
         for key, entries in self.variants.items():
             parts = key.split(" ")
             if all(p in codes for p in parts):
-                coded = "".join(codes[p] for p in parts)
-                self.variants_by_first.setdefault(coded[0], []).append((coded, entries))
+                coded_keys.setdefault("".join(codes[p] for p in parts), []).extend(entries)
+        self.variant_finder = _automaton({k: (len(k), tuple(e)) for k, e in coded_keys.items()})
 
     def match(self, norm: Normalized, tokens: Callable[[], Sequence[tuple[str, int, int]]],
               near: bool = False) -> Hits:
@@ -161,51 +195,32 @@ class Matcher:
         self._keywords(norm, tokens, found)
         if self.variants:
             self._variants(norm, found)
-        _prefer_longest(found)
+        _prefer_longest(found, self.group_of)
         near_misses: list[NearMiss] = []
         chars = frozenset(text)
         # Only the regexes whose required characters occur in the message can match.
-        jobs = set(self.always)
-        for char in chars:
-            more = self.jobs_by_char.get(char)
-            if more is not None:
-                jobs.update(more)
-        negated: dict[int, list[tuple[int, int]]] = {}
-        excluded: dict[str, str] = {}
-        regex_hits: list[tuple[int, Evidence]] = []
-        compiled = self._compiled
-        for job in sorted(jobs):
-            kind, index, source, weight = self.jobs[job]
-            pattern = compiled.get(job)
-            if pattern is None:  # compiled on first use: a one-shot lookup needs few
-                pattern = compiled[job] = re.compile(source)
-            if kind == "negation":
-                spans = [m.span() for m in pattern.finditer(text)]
-                if spans:
-                    negated.setdefault(index, []).extend(spans)
-            elif kind == "exclude":
-                rs_id = self.rule_sets[index].id
-                if rs_id not in excluded and pattern.search(text):
-                    excluded[rs_id] = source
-            else:
-                for m in pattern.finditer(text):
-                    if m.end() > m.start():
-                        regex_hits.append((index, _evidence(norm, "regex", source, m.start(), m.end(), weight)))
-                        break
-        for index, ev in regex_hits:
-            found.setdefault(index, []).append(ev)
+        active = set(self.always)
+        for _end, more in self.job_finder.iter(text):
+            active.update(more)
+        for job in sorted(active & self.positive):
+            index, source, weight = self.jobs[job]
+            for m in self._pattern(source).finditer(text):
+                if m.end() > m.start():
+                    found.setdefault(index, []).append(
+                        _evidence(norm, "regex", source, m.start(), m.end(), weight))
+                    break
+        if self.phrases:
+            self._fuzzy(norm, chars, found, near_misses if near else None)
         for index in self.special:
             rs = self.rule_sets[index]
-            bucket = found.setdefault(index, [])
-            if rs.phrases:
-                self._fuzzy(norm, rs, chars, bucket, near_misses if near else None)
             for words_by_first, particles, weight, shown in rs.only:
                 if _made_of(text, words_by_first, particles):
-                    bucket.append(_evidence(norm, "only", shown, 0, len(text), weight))
+                    found.setdefault(index, []).append(_evidence(norm, "only", shown, 0, len(text), weight))
             for groups, weight in rs.together:
+                negated = self._negated(index, text, active)
                 spans = []
                 for group in groups:
-                    hit = _first_literal(text, group, negated.get(index, []))
+                    hit = _first_literal(text, group, negated)
                     if hit is None:
                         break
                     spans.append(hit)
@@ -213,78 +228,93 @@ class Matcher:
                     start = min(s for s, _ in spans)
                     end = max(e for _, e in spans)
                     pattern_text = " + ".join("/".join(g) for g in groups)
-                    bucket.append(_evidence(norm, "together", pattern_text, start, end, weight))
-        evidence: dict[str, list[Evidence]] = {}
+                    found.setdefault(index, []).append(
+                        _evidence(norm, "together", pattern_text, start, end, weight))
+        evidence: list[dict[str, list[Evidence]]] = [{} for _ in range(self.group_count)]
+        excluded: list[dict[str, str]] = [{} for _ in range(self.group_count)]
         for index, items in found.items():
             if not items:
                 continue
-            spans = negated.get(index)
-            if spans:
-                items = [e for e in items if not _overlaps(e.norm_span, spans)]
-            if items:
-                evidence[self.rule_sets[index].id] = items
+            rs = self.rule_sets[index]
+            if self.negation_jobs[index]:
+                negated = self._negated(index, text, active)
+                if negated:
+                    items = [e for e in items if not _overlaps(e.norm_span, negated)]
+            if not items:
+                continue
+            group = self.group_of[index]
+            evidence[group][rs.id] = items
+            for job in self.exclude_jobs[index]:
+                source = self.jobs[job][1]
+                if job in active and self._pattern(source).search(text):
+                    excluded[group][rs.id] = source
+                    break
         return Hits(evidence, excluded, near_misses)
+
+    def _pattern(self, source: str) -> re.Pattern[str]:
+        pattern = self._compiled.get(source)
+        if pattern is None:  # compiled on first use: a one-shot lookup needs few
+            pattern = self._compiled[source] = re.compile(source)
+        return pattern
+
+    def _negated(self, index: int, text: str, active: set[int]) -> list[tuple[int, int]]:
+        """Spans of ``text`` inside which the matches of rule set ``index`` do not count."""
+        return [m.span() for job in self.negation_jobs[index] if job in active
+                for m in self._pattern(self.jobs[job][1]).finditer(text)]
 
     def _keywords(self, norm: Normalized, tokens: Callable[[], Sequence[tuple[str, int, int]]],
                   found: dict[int, list[Evidence]]) -> None:
-        text = norm.text
-        by_first = self.by_first
         token_spans: set[tuple[int, int]] | None = None
-        for start, char in enumerate(text):
-            words = by_first.get(char)
-            if words is None:
-                continue
-            for word in words:
-                if not text.startswith(word, start):
-                    continue
-                end = start + len(word)
-                for index, weight, token in self.keywords[word]:
-                    if token:
-                        if token_spans is None:
-                            token_spans = {(s, e) for _, s, e in tokens()}
-                        if (start, end) not in token_spans:
-                            continue
-                    found.setdefault(index, []).append(_evidence(norm, "keyword", word, start, end, weight))
+        for last, (word, entries) in self.keyword_finder.iter(norm.text):
+            end = last + 1
+            start = end - len(word)
+            for index, weight, token in entries:
+                if token:
+                    if token_spans is None:
+                        token_spans = {(s, e) for _, s, e in tokens()}
+                    if (start, end) not in token_spans:
+                        continue
+                found.setdefault(index, []).append(_evidence(norm, "keyword", word, start, end, weight))
 
     def _variants(self, norm: Normalized, found: dict[int, list[Evidence]]) -> None:
         text = norm.text
         syllables = text.translate(self.syllable_table)
-        by_first = self.variants_by_first
-        for start, first in enumerate(syllables):
-            candidates = by_first.get(first)
-            if candidates is None:
-                continue
-            for key, entries in candidates:
-                if not syllables.startswith(key, start):
+        for last, (length, entries) in self.variant_finder.iter(syllables):
+            start = last + 1 - length
+            piece = text[start:start + length]
+            for keyword, index, weight in entries:
+                if piece == keyword:
                     continue
-                length = len(key)
-                piece = text[start:start + length]
-                for keyword, index, weight in entries:
-                    if piece == keyword:
-                        continue
-                    typed = [a for a, b in zip(piece, keyword, strict=True) if a != b]
-                    # A slip changes one character (two in long words) and keeps the rest,
-                    # and is not a common word of its own (不发 is not a slip of 补发).
-                    if (len(typed) == length or len(typed) > (1 if length <= 3 else 2)
-                            or any(c in _FUNCTION_CHARS for c in typed)):
-                        continue
-                    found.setdefault(index, []).append(
-                        _evidence(norm, "variant", keyword, start, start + length, weight * 0.9))
+                typed = [a for a, b in zip(piece, keyword, strict=True) if a != b]
+                # A slip changes one character (two in long words) and keeps the rest,
+                # and is not a common word of its own (不发 is not a slip of 补发).
+                if (len(typed) == length or len(typed) > (1 if length <= 3 else 2)
+                        or any(c in _FUNCTION_CHARS for c in typed)):
+                    continue
+                found.setdefault(index, []).append(
+                    _evidence(norm, "variant", keyword, start, start + length, weight * 0.9))
 
-    def _fuzzy(self, norm: Normalized, rs: RuleSet, chars: frozenset[str], bucket: list[Evidence],
+    def _fuzzy(self, norm: Normalized, chars: frozenset[str], found: dict[int, list[Evidence]],
                near: list[NearMiss] | None) -> None:
         text = norm.text
-        floor = rs.fuzzy_threshold - (10 if near is not None else 0)
-        for phrase, phrase_chars in rs.phrases:
-            # Cheap filter first: a phrase sharing few characters cannot score high.
-            if len(phrase_chars & chars) * 100 < floor * len(phrase_chars) * 0.8:
+        shared: dict[int, int] = {}
+        for char in chars:
+            for number in self.phrases_by_char.get(char, ()):
+                shared[number] = shared.get(number, 0) + 1
+        for number, count in shared.items():
+            phrase, index, distinct = self.phrases[number]
+            rs = self.rule_sets[index]
+            floor = rs.fuzzy_threshold - (10 if near is not None else 0)
+            # A phrase sharing few of its characters with the message cannot score high:
+            # at the threshold a phrase of n characters can lose about n*(100-t)/100 of them.
+            if count < distinct - max(1, distinct * (100 - floor) // 100 + 1):
                 continue
             result = fuzz.partial_ratio_alignment(phrase, text, score_cutoff=floor)
             if result is None:
                 continue
             if result.score >= rs.fuzzy_threshold:
-                bucket.append(_evidence(norm, "fuzzy", phrase, result.dest_start, result.dest_end,
-                                        rs.fuzzy_weight * result.score / 100))
+                found.setdefault(index, []).append(_evidence(
+                    norm, "fuzzy", phrase, result.dest_start, result.dest_end, rs.fuzzy_weight * result.score / 100))
             elif near is not None:
                 near.append(NearMiss(rs.id, "fuzzy", phrase, round(result.score, 1), rs.fuzzy_threshold,
                                      text[result.dest_start:result.dest_end]))
@@ -319,6 +349,28 @@ def _made_of(text: str, words: dict[str, tuple[str, ...]], particles: frozenset[
     return found
 
 
+def _automaton(words: dict[str, Any]) -> Any:
+    """An Aho-Corasick automaton: every occurrence of every word in one pass, in C."""
+    import ahocorasick
+
+    automaton = ahocorasick.Automaton()
+    for word, value in words.items():
+        automaton.add_word(word, value)
+    if words:
+        automaton.make_automaton()
+    return _Finder(automaton if words else None)
+
+
+class _Finder:
+    """``iter(text)`` yields ``(last index, value)``; nothing when there are no words."""
+
+    def __init__(self, automaton: Any) -> None:
+        self.automaton = automaton
+
+    def iter(self, text: str) -> Any:
+        return self.automaton.iter(text) if self.automaton is not None and text else ()
+
+
 def _first_literal(text: str, group: list[str], negated: list[tuple[int, int]]) -> tuple[int, int] | None:
     for word in group:
         at = text.find(word)
@@ -334,7 +386,7 @@ def _overlaps(span: tuple[int, int], others: list[tuple[int, int]]) -> bool:
     return any(s < end and start < e for s, e in others)
 
 
-def _prefer_longest(found: dict[int, list[Evidence]]) -> None:
+def _prefer_longest(found: dict[int, list[Evidence]], group_of: list[int]) -> None:
     """Across packs, the longest keyword wins: 到付 inside 货到付款 is not shipping.
 
     A keyword (or slip) inside a longer one of another pack is dropped, and a
@@ -348,7 +400,7 @@ def _prefer_longest(found: dict[int, list[Evidence]]) -> None:
     for index, e in spans:
         s1, e1 = e.norm_span
         for other_index, f in spans:
-            if other_index == index:
+            if other_index == index or group_of[other_index] != group_of[index]:
                 continue
             s2, e2 = f.norm_span
             if s2 <= s1 and e1 <= e2 and e2 - s2 > e1 - s1:

@@ -1,8 +1,9 @@
-"""Which characters a regular expression cannot match without.
+"""Which strings a regular expression cannot match without.
 
-Most pack regexes need one of a few literal characters (``发|到|送``...). If
+Most pack regexes need one of a few literal strings (``发货|发出|送到``...). If
 a message contains none of them the regex cannot match, so the matcher skips
-it: a set intersection instead of a regex search, for ~200 patterns a message.
+it: a dictionary look-up and a substring test instead of a regex search, for
+some two hundred patterns a message.
 """
 
 from __future__ import annotations
@@ -10,19 +11,20 @@ from __future__ import annotations
 from typing import Any
 
 try:  # Python 3.11+
-    import re._constants as _sre_constants
+    import re._constants as _C
     import re._parser as _sre_parse
 except ImportError:  # pragma: no cover - older Pythons
-    import sre_constants as _sre_constants  # type: ignore[no-redef]
+    import sre_constants as _C  # type: ignore[no-redef]
     import sre_parse as _sre_parse  # type: ignore[no-redef]
 
-_C = _sre_constants
-_MAX_SET = 64  # larger character classes are not worth a filter
+_MAX_SET = 64  # larger alternatives are not worth a filter
 _DIGITS = frozenset("0123456789")
+# Characters found in most messages filter nothing on their own.
+_COMMON = frozenset("的了不是我你有在这个么吗呢吧啊就都也还要能会说没一人好")
 
 
-def required_chars(pattern: str) -> frozenset[str] | None:
-    """A set of characters one of which every match contains, or None if unknown."""
+def required_strings(pattern: str) -> frozenset[str] | None:
+    """A set of strings one of which every match contains, or None if unknown."""
     try:
         parsed = _sre_parse.parse(pattern)
     except Exception:
@@ -30,21 +32,33 @@ def required_chars(pattern: str) -> frozenset[str] | None:
     return _sequence(list(parsed))
 
 
-# Characters found in most messages filter nothing; a set holding one is a poor choice.
-_COMMON = frozenset("的了不是我你有在这个么吗呢吧啊就都也还要能会说没一人好")
+def _cost(strings: frozenset[str]) -> int:
+    """How often such a requirement is met by chance (lower is a better filter)."""
+    return sum(1 if len(s) > 1 else (100 if s in _COMMON else 5) for s in strings)
 
 
-def _cost(chars: frozenset[str]) -> int:
-    return sum(100 if c in _COMMON else 1 for c in chars)
+def _better(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a if _cost(a) <= _cost(b) else b
 
 
 def _sequence(items: list[tuple[Any, Any]]) -> frozenset[str] | None:
-    """Best required set over the mandatory items of a sequence: the rarest characters."""
+    """Best requirement over the mandatory items of a sequence, literal runs included."""
     best: frozenset[str] | None = None
+    run = ""
     for op, arg in items:
-        found = _item(op, arg)
-        if found is not None and (best is None or _cost(found) < _cost(best)):
-            best = found
+        if op is _C.LITERAL:
+            run += chr(arg)
+            continue
+        if run:
+            best = _better(best, frozenset([run]))
+            run = ""
+        best = _better(best, _item(op, arg))
+    if run:
+        best = _better(best, frozenset([run]))
     return best
 
 

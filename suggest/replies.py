@@ -137,6 +137,10 @@ def answer_order(intents: Sequence[IntentMatch]) -> list[IntentMatch]:
     return [m for _, m in sorted(enumerate(intents), key=rank)]
 
 
+def _fit_order(item: tuple[float, int, dict[str, Any]]) -> tuple[float, int]:
+    return (item[0], item[1])
+
+
 class ReplyBook:
     def __init__(self, packs: Sequence[dict[str, Any]], shop: dict[str, Any]) -> None:
         self.by_intent: dict[str, list[dict[str, Any]]] = {}
@@ -148,10 +152,11 @@ class ReplyBook:
                           for rs in self.by_intent.values() for r in rs}
         # topics of the rendered text: {remote_regions} names 新疆 for 新疆能发吗
         self._topics = {rid: topic_words(text) for rid, text in self._rendered.items()}
+        self._topic_universe = frozenset().union(*self._topics.values()) if self._topics else frozenset()
         # conditions, read once: (reply, types, stages, with, without, priority)
         self._conditions = {
-            intent: [(r, frozenset(r.get("types", [])), tuple(r.get("stages", [])), tuple(r.get("with", [])),
-                      tuple(r.get("without", [])), float(r.get("priority", 0)) / 101) for r in replies]
+            intent: [(r, frozenset(r.get("types", [])), tuple(r.get("stages", [])), frozenset(r.get("with", [])),
+                      frozenset(r.get("without", [])), float(r.get("priority", 0)) / 101) for r in replies]
             for intent, replies in self.by_intent.items()}
 
     def stage(self, intents: Sequence[IntentMatch], normalized: str | None = None) -> str | None:
@@ -184,9 +189,9 @@ class ReplyBook:
                 continue
             if stages and stage is not None and stage not in stages:
                 continue
-            if any(other not in present for other in with_):
+            if with_ and not with_ <= present:
                 continue
-            if any(other in present for other in without):
+            if without and not without.isdisjoint(present):
                 continue
             shared = len(said & self._topics[reply["id"]]) if said else 0
             fit = (_TYPE_WEIGHT * len(wanted_types & types) + _WITH_WEIGHT * len(with_)
@@ -195,7 +200,7 @@ class ReplyBook:
                    + (_ANY_STAGE_BONUS if stage is None and not stages else 0.0)
                    + priority)
             ranked.append((-fit, order, reply))
-        ranked.sort(key=lambda item: (item[0], item[1]))
+        ranked.sort(key=_fit_order)
         return [reply for _, _, reply in ranked]
 
     def choose(self, intents: Sequence[IntentMatch], tags: Sequence[TagMatch], stage: str | None,
@@ -206,7 +211,7 @@ class ReplyBook:
         present = {m.id for m in intents}
         types = {t.id for t in tags}
         queues = [(m.id, self.candidates(m.id, present, types, stage,
-                                         topic_words(said_for(m, normalized))))
+                                         self._said_topics(said_for(m, normalized))))
                   for m in answer_order(intents)]
         chosen: list[Reply] = []
         seen: set[str] = set()
@@ -225,6 +230,10 @@ class ReplyBook:
                     chosen.append(Reply(reply["id"], intent, text))
             depth += 1
         return tuple(chosen)
+
+    def _said_topics(self, said: str) -> frozenset[str]:
+        """topic_words(said), restricted to pairs some reply names (the only ones that count)."""
+        return frozenset([said[i:i + 2] for i in range(len(said) - 1)]).intersection(self._topic_universe)
 
     def by_id(self, reply_id: str) -> Reply | None:
         """One reply by its id, rendered (None when no pack has it)."""
