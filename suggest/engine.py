@@ -12,13 +12,13 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from . import cache
 from .errors import InputError, PackError
-from .matching import Evidence, Hits, Matcher, NearMiss, noisy_or
+from .matching import Evidence, Hit, Hits, Matcher, NearMiss, noisy_or, to_evidence
 from .normalize import Normalized, normalize
 from .results import Analysis, IntentMatch, Reply, TagMatch
 from .sources import PackSources
@@ -60,25 +60,26 @@ class _State:
                 self._history_cache.move_to_end(text)
                 return hit
         norm = normalize(text)
-        result = self.resolve(self.matcher.match(norm, self.tokenizer.lazy(norm.text)))
+        result = self.resolve(norm, self.matcher.match(norm, self.tokenizer.lazy(norm.text)))
         with self._lock:
             self._history_cache[text] = result
             if len(self._history_cache) > 512:
                 self._history_cache.popitem(last=False)
         return result
 
-    def resolve(self, hits: Hits) -> tuple[IntentMatch, ...]:
-        scored: dict[str, IntentMatch] = {}
+    def resolve(self, norm: Normalized, hits: Hits) -> tuple[IntentMatch, ...]:
+        scored: dict[str, float] = {}
         excluded = hits.excluded[0]
+        found = hits.groups[0]
         for rs in self.intent_sets:
             if rs.id in excluded:
                 continue
-            evidence = hits.groups[0].get(rs.id)
+            evidence = found.get(rs.id)
             if not evidence:
                 continue
             score = noisy_or(evidence)
             if score >= rs.threshold:
-                scored[rs.id] = IntentMatch(rs.id, score, _dedupe(evidence))
+                scored[rs.id] = score
         kept = dict(scored)
         for rs in self.intent_sets:
             if rs.id in kept and any(
@@ -87,17 +88,19 @@ class _State:
                 for other in rs.yields_to
             ):
                 del kept[rs.id]
-        return tuple(sorted(kept.values(), key=lambda m: -m.score))
+        ranked = sorted(kept.items(), key=lambda item: -item[1])
+        return tuple(IntentMatch(id, score, _evidence(norm, found[id])) for id, score in ranked)
 
 
-def _dedupe(evidence: list[Evidence]) -> tuple[Evidence, ...]:
+def _evidence(norm: Normalized, hits: list[Hit]) -> tuple[Evidence, ...]:
+    """The hits that produced a result, strongest first, each once, as Evidence."""
     seen: set[tuple[str, str, int]] = set()
     out = []
-    for item in sorted(evidence, key=lambda e: (-e.weight, e.start)):
-        key = (item.kind, item.pattern, item.start)
+    for hit in sorted(hits, key=lambda h: (-h[4], h[2])):
+        key = (hit[0], hit[1], hit[2])
         if key not in seen:
             seen.add(key)
-            out.append(item)
+            out.append(to_evidence(norm, hit))
     return tuple(out)
 
 
@@ -166,7 +169,7 @@ class Engine:
         history = _checked_history(history)
         tokens = state.tokenizer.lazy(norm.text)
         hits = state.matcher.match(norm, tokens)
-        intents = state.resolve(hits)
+        intents = state.resolve(norm, hits)
         if history and (not intents or _FOLLOW_UP.search(norm.text)):
             intents = _merge(intents, _lift_from_history(state, norm, history))
         matched = time.perf_counter()
@@ -191,7 +194,7 @@ class Engine:
             for rs in rule_sets:
                 evidence = hits.groups[group].get(rs.id, [])
                 rows.append(ExplainRow(kind, rs.id, noisy_or(evidence), rs.threshold,
-                                       _dedupe(evidence), hits.excluded[group].get(rs.id)))
+                                       _evidence(norm, evidence), hits.excluded[group].get(rs.id)))
         return Explanation(analysis, tuple(state.tokenizer.tokens(norm.text)), tuple(rows), tuple(hits.near))
 
     def review(self, draft: str, buyer_message: str | None = None) -> Any:
@@ -263,8 +266,7 @@ def _lift_from_history(state: _State, norm: Normalized, history: tuple[str, ...]
             rs = state.intent_by_id[match.id]
             if not rs.lift and not bare_punctuation:
                 continue
-            o_start, o_end = norm.span(0, len(text)) if text else (0, 0)
-            ev = Evidence("history", earlier, o_start, o_end, norm.original[o_start:o_end], match.score * 0.8)
+            ev = to_evidence(norm, ("history", earlier, 0, len(text), match.score * 0.8))
             lifted.append(IntentMatch(match.id, round(match.score * 0.8, 6), (ev,)))
         if lifted:
             return tuple(lifted)
@@ -284,34 +286,41 @@ def _tags(state: _State, norm: Normalized, hits: Hits, history: tuple[str, ...],
         if not evidence:
             continue
         score = noisy_or(evidence)
-        if evidence and score >= rs.threshold:
-            out.append(TagMatch(rs.id, score, _dedupe(evidence)))
+        if score >= rs.threshold:
+            out.append(TagMatch(rs.id, score, _evidence(norm, evidence)))
     return tuple(sorted(out, key=lambda m: -m.score))
 
 
+_DIGIT_RUN = re.compile(r"\d+")
+
+
+def _terse_length(text: str) -> int:
+    """Length as the buyer's effort: 165 100 (height, weight) is as terse as S码."""
+    return len(_DIGIT_RUN.sub("0", text))
+
+
 def _signals(state: _State, signals: dict[str, Any], norm: Normalized, history: tuple[str, ...],
-             intents: tuple[IntentMatch, ...]) -> list[Evidence]:
-    out: list[Evidence] = []
-    whole = (0, len(norm.original))
+             intents: tuple[IntentMatch, ...]) -> list[Hit]:
+    out: list[Hit] = []
+    size = len(norm.text)
 
     def signal(name: str, weight: float) -> None:
-        out.append(Evidence("signal", name, whole[0], whole[1], norm.original, weight))
+        out.append(("signal", name, 0, size, weight))
 
     rule = signals.get("exclamations")
     if rule and norm.exclamations >= rule["min"]:
         signal(f"exclamations>={rule['min']}", rule["weight"])
     rule = signals.get("short_messages")
-    if rule:
+    if rule and len(history) >= rule.get("min_history", 1):
         limit = rule["max_chars"]
-        earlier = [normalize(h).text for h in history]
-        if (len(norm.text) <= limit and len(earlier) >= rule.get("min_history", 1)
-                and all(len(h) <= limit for h in earlier)):
+        if _terse_length(norm.text) <= limit and all(
+                _terse_length(normalize(h).text) <= limit for h in history):
             signal(f"short_messages<={limit}", rule["weight"])
     rule = signals.get("long_message")
-    if rule and len(norm.text) >= rule["min_chars"]:
+    if rule and size >= rule["min_chars"]:
         signal(f"long_message>={rule['min_chars']}", rule["weight"])
     rule = signals.get("history_intents")
-    if rule:
+    if rule and history:
         wanted = set(rule["intents"])
         window = rule.get("window", 3)
         recent = [state.own_intents(h) for h in history[-(window - 1):]] if window > 1 else []

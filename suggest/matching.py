@@ -38,6 +38,17 @@ class Evidence:
                 "text": self.text, "weight": round(self.weight, 3)}
 
 
+# What the matcher works with: (kind, pattern, start, end, weight), the span in the
+# normalised text. Cheap to make; turned into Evidence only for what is reported.
+Hit = tuple[str, str, int, int, float]
+
+
+def to_evidence(norm: Normalized, hit: Hit) -> Evidence:
+    kind, pattern, start, end, weight = hit
+    o_start, o_end = norm.span(start, end)
+    return Evidence(kind, pattern, o_start, o_end, norm.original[o_start:o_end], weight, (start, end))
+
+
 @dataclass(frozen=True)
 class NearMiss:
     """A rule that almost fired (for ``explain``)."""
@@ -87,21 +98,21 @@ class Hits:
     rule-set id, ``excluded[g]`` the rule sets an exclusion vetoed.
     """
 
-    groups: list[dict[str, list[Evidence]]]
+    groups: list[dict[str, list[Hit]]]
     excluded: list[dict[str, str]]
     near: list[NearMiss]
 
     @property
-    def evidence(self) -> dict[str, list[Evidence]]:
+    def evidence(self) -> dict[str, list[Hit]]:
         return self.groups[0]
 
 
-def noisy_or(evidence: Iterable[Evidence]) -> float:
+def noisy_or(hits: Iterable[Hit]) -> float:
     best: dict[tuple[str, str], float] = {}
-    for item in evidence:
-        key = (item.kind if item.kind != "variant" else "keyword", item.pattern)
-        if item.weight > best.get(key, 0.0):
-            best[key] = item.weight
+    for kind, pattern, _start, _end, weight in hits:
+        key = (kind if kind != "variant" else "keyword", pattern)
+        if weight > best.get(key, 0.0):
+            best[key] = weight
     miss = 1.0
     for weight in best.values():
         miss *= 1.0 - weight
@@ -164,15 +175,17 @@ class Matcher:
         self.job_finder = _automaton({s: tuple(jobs) for s, jobs in jobs_by_string.items()})
         self.keyword_finder = _automaton({w: (w, tuple(e)) for w, e in self.keywords.items()})
         self.special = [i for i, rs in enumerate(self.rule_sets) if rs.only or rs.together]
-        # fuzzy phrases: character -> phrases holding it, to count shared characters fast
-        self.phrases: list[tuple[str, int, int]] = []  # (phrase, rule set index, distinct chars)
-        self.phrases_by_char: dict[str, list[int]] = {}
+        # fuzzy phrases: a phrase typed with a slip or two still shares a pair of
+        # neighbouring characters with the message; only those phrases are scored
+        self.phrases: list[tuple[str, int, frozenset[str]]] = []  # (phrase, rule set, its chars)
+        phrases_by_pair: dict[str, list[int]] = {}
         for index, rs in enumerate(self.rule_sets):
             for phrase, phrase_chars in rs.phrases:
                 number = len(self.phrases)
-                self.phrases.append((phrase, index, len(phrase_chars)))
-                for char in phrase_chars:
-                    self.phrases_by_char.setdefault(char, []).append(number)
+                self.phrases.append((phrase, index, phrase_chars))
+                for pair in {phrase[i:i + 2] for i in range(len(phrase) - 1)}:
+                    phrases_by_pair.setdefault(pair, []).append(number)
+        self.phrase_finder = _automaton({p: tuple(n) for p, n in phrases_by_pair.items()})
         # Slips are found on a "syllable string": each CJK character replaced by one
         # private-use character per toneless syllable, so 包油 and 包邮 read the same.
         codes: dict[str, str] = {}
@@ -191,7 +204,7 @@ class Matcher:
         """``tokens`` gives the message's jieba tokens; it is called only when a
         keyword that must be a whole token turns up (most messages need none)."""
         text = norm.text
-        found: dict[int, list[Evidence]] = {}
+        found: dict[int, list[Hit]] = {}
         self._keywords(norm, tokens, found)
         if self.variants:
             self._variants(norm, found)
@@ -207,7 +220,7 @@ class Matcher:
             for m in self._pattern(source).finditer(text):
                 if m.end() > m.start():
                     found.setdefault(index, []).append(
-                        _evidence(norm, "regex", source, m.start(), m.end(), weight))
+                        ("regex", source, m.start(), m.end(), weight))
                     break
         if self.phrases:
             self._fuzzy(norm, chars, found, near_misses if near else None)
@@ -215,7 +228,7 @@ class Matcher:
             rs = self.rule_sets[index]
             for words_by_first, particles, weight, shown in rs.only:
                 if _made_of(text, words_by_first, particles):
-                    found.setdefault(index, []).append(_evidence(norm, "only", shown, 0, len(text), weight))
+                    found.setdefault(index, []).append(("only", shown, 0, len(text), weight))
             for groups, weight in rs.together:
                 negated = self._negated(index, text, active)
                 spans = []
@@ -229,8 +242,8 @@ class Matcher:
                     end = max(e for _, e in spans)
                     pattern_text = " + ".join("/".join(g) for g in groups)
                     found.setdefault(index, []).append(
-                        _evidence(norm, "together", pattern_text, start, end, weight))
-        evidence: list[dict[str, list[Evidence]]] = [{} for _ in range(self.group_count)]
+                        ("together", pattern_text, start, end, weight))
+        evidence: list[dict[str, list[Hit]]] = [{} for _ in range(self.group_count)]
         excluded: list[dict[str, str]] = [{} for _ in range(self.group_count)]
         for index, items in found.items():
             if not items:
@@ -239,7 +252,7 @@ class Matcher:
             if self.negation_jobs[index]:
                 negated = self._negated(index, text, active)
                 if negated:
-                    items = [e for e in items if not _overlaps(e.norm_span, negated)]
+                    items = [h for h in items if not _overlaps((h[2], h[3]), negated)]
             if not items:
                 continue
             group = self.group_of[index]
@@ -263,7 +276,7 @@ class Matcher:
                 for m in self._pattern(self.jobs[job][1]).finditer(text)]
 
     def _keywords(self, norm: Normalized, tokens: Callable[[], Sequence[tuple[str, int, int]]],
-                  found: dict[int, list[Evidence]]) -> None:
+                  found: dict[int, list[Hit]]) -> None:
         token_spans: set[tuple[int, int]] | None = None
         for last, (word, entries) in self.keyword_finder.iter(norm.text):
             end = last + 1
@@ -274,9 +287,9 @@ class Matcher:
                         token_spans = {(s, e) for _, s, e in tokens()}
                     if (start, end) not in token_spans:
                         continue
-                found.setdefault(index, []).append(_evidence(norm, "keyword", word, start, end, weight))
+                found.setdefault(index, []).append(("keyword", word, start, end, weight))
 
-    def _variants(self, norm: Normalized, found: dict[int, list[Evidence]]) -> None:
+    def _variants(self, norm: Normalized, found: dict[int, list[Hit]]) -> None:
         text = norm.text
         syllables = text.translate(self.syllable_table)
         for last, (length, entries) in self.variant_finder.iter(syllables):
@@ -292,29 +305,28 @@ class Matcher:
                         or any(c in _FUNCTION_CHARS for c in typed)):
                     continue
                 found.setdefault(index, []).append(
-                    _evidence(norm, "variant", keyword, start, start + length, weight * 0.9))
+                    ("variant", keyword, start, start + length, weight * 0.9))
 
-    def _fuzzy(self, norm: Normalized, chars: frozenset[str], found: dict[int, list[Evidence]],
+    def _fuzzy(self, norm: Normalized, chars: frozenset[str], found: dict[int, list[Hit]],
                near: list[NearMiss] | None) -> None:
         text = norm.text
-        shared: dict[int, int] = {}
-        for char in chars:
-            for number in self.phrases_by_char.get(char, ()):
-                shared[number] = shared.get(number, 0) + 1
-        for number, count in shared.items():
-            phrase, index, distinct = self.phrases[number]
+        candidates: set[int] = set()
+        for _last, numbers in self.phrase_finder.iter(text):
+            candidates.update(numbers)
+        for number in sorted(candidates):
+            phrase, index, phrase_chars = self.phrases[number]
             rs = self.rule_sets[index]
             floor = rs.fuzzy_threshold - (10 if near is not None else 0)
             # A phrase sharing few of its characters with the message cannot score high:
             # at the threshold a phrase of n characters can lose about n*(100-t)/100 of them.
-            if count < distinct - max(1, distinct * (100 - floor) // 100 + 1):
+            distinct = len(phrase_chars)
+            if len(phrase_chars & chars) < distinct - max(1, distinct * (100 - floor) // 100 + 1):
                 continue
             result = fuzz.partial_ratio_alignment(phrase, text, score_cutoff=floor)
             if result is None:
                 continue
             if result.score >= rs.fuzzy_threshold:
-                found.setdefault(index, []).append(_evidence(
-                    norm, "fuzzy", phrase, result.dest_start, result.dest_end, rs.fuzzy_weight * result.score / 100))
+                found.setdefault(index, []).append(("fuzzy", phrase, result.dest_start, result.dest_end, rs.fuzzy_weight * result.score / 100))
             elif near is not None:
                 near.append(NearMiss(rs.id, "fuzzy", phrase, round(result.score, 1), rs.fuzzy_threshold,
                                      text[result.dest_start:result.dest_end]))
@@ -386,37 +398,33 @@ def _overlaps(span: tuple[int, int], others: list[tuple[int, int]]) -> bool:
     return any(s < end and start < e for s, e in others)
 
 
-def _prefer_longest(found: dict[int, list[Evidence]], group_of: list[int]) -> None:
+def _prefer_longest(found: dict[int, list[Hit]], group_of: list[int]) -> None:
     """Across packs, the longest keyword wins: 到付 inside 货到付款 is not shipping.
 
     A keyword (or slip) inside a longer one of another pack is dropped, and a
     slip that overlaps another pack's exact keyword of at least its length is
     dropped too (下价 in 改下价 is not a slip of 下架).
     """
-    spans = [(index, e) for index, items in found.items() for e in items if e.kind in ("keyword", "variant")]
+    spans = [(index, h) for index, items in found.items() for h in items if h[0] in ("keyword", "variant")]
     if len(spans) < 2:
         return
     drop: set[int] = set()
     for index, e in spans:
-        s1, e1 = e.norm_span
+        s1, e1 = e[2], e[3]
         for other_index, f in spans:
             if other_index == index or group_of[other_index] != group_of[index]:
                 continue
-            s2, e2 = f.norm_span
+            s2, e2 = f[2], f[3]
             if s2 <= s1 and e1 <= e2 and e2 - s2 > e1 - s1:
                 drop.add(id(e))
                 break
-            if (e.kind == "variant" and f.kind == "keyword" and s2 < e1 and s1 < e2
-                    and e2 - s2 >= e1 - s1):
+            if e[0] == "variant" and f[0] == "keyword" and s2 < e1 and s1 < e2 and e2 - s2 >= e1 - s1:
                 drop.add(id(e))
                 break
     if drop:
         for index, items in found.items():
-            found[index] = [e for e in items if id(e) not in drop]
+            found[index] = [h for h in items if id(h) not in drop]
 
 
-def _evidence(norm: Normalized, kind: str, pattern: str, start: int, end: int, weight: float) -> Evidence:
-    o_start, o_end = norm.span(start, end)
-    return Evidence(kind, pattern, o_start, o_end, norm.original[o_start:o_end], weight, (start, end))
 
 
