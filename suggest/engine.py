@@ -42,6 +42,8 @@ class _State:
         self.matcher = Matcher([program["intents"], program["tags"]], program["pinyin"])
         self.intent_sets, self.tag_sets = self.matcher.groups
         self.intent_by_id = self.matcher.by_id[0]
+        self.yielding = [rs for rs in self.intent_sets if rs.yields_to]
+        self.signalled = [rs for rs in self.tag_sets if rs.signals]
         freq, total = program["jieba"]
         self.tokenizer = Tokenizer(freq, total)
         self.shop: dict[str, Any] = program["shop"]
@@ -81,7 +83,7 @@ class _State:
             if score >= rs.threshold:
                 scored[rs.id] = score
         kept = dict(scored)
-        for rs in self.intent_sets:
+        for rs in self.yielding:
             if rs.id in kept and any(
                 (other in scored and other != rs.id) if other != "any"
                 else any(o != rs.id for o in scored)
@@ -278,7 +280,7 @@ def _tags(state: _State, norm: Normalized, hits: Hits, history: tuple[str, ...],
     out = []
     found, excluded = hits.groups[1], hits.excluded[1]
     for rs in state.tag_sets:
-        if rs.id in excluded:
+        if rs.id in excluded or (rs.id not in found and not rs.signals):
             continue
         evidence = list(found.get(rs.id, ()))
         if rs.signals:

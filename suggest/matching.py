@@ -278,11 +278,16 @@ class Matcher:
     def _keywords(self, norm: Normalized, tokens: Callable[[], Sequence[tuple[str, int, int]]],
                   found: dict[int, list[Hit]]) -> None:
         token_spans: set[tuple[int, int]] | None = None
-        for last, (word, entries) in self.keyword_finder.iter(norm.text):
-            end = last + 1
-            start = end - len(word)
+        hits = [(last + 1 - len(word), last + 1, word, entries)
+                for last, (word, entries) in self.keyword_finder.iter(norm.text)]
+        for start, end, word, entries in hits:
             for index, weight, token in entries:
                 if token:
+                    # A keyword that must be a whole token is not one when a longer pack
+                    # keyword covers it (the tokenizer keeps pack keywords whole), so only
+                    # a lone one costs a jieba pass.
+                    if any(s <= start and end <= e and e - s > end - start for s, e, _w, _x in hits):
+                        continue
                     if token_spans is None:
                         token_spans = {(s, e) for _, s, e in tokens()}
                     if (start, end) not in token_spans:

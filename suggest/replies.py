@@ -137,6 +137,9 @@ def answer_order(intents: Sequence[IntentMatch]) -> list[IntentMatch]:
     return [m for _, m in sorted(enumerate(intents), key=rank)]
 
 
+_FITTING_CACHE_SIZE = 4096
+
+
 def _fit_order(item: tuple[float, int, dict[str, Any]]) -> tuple[float, int]:
     return (item[0], item[1])
 
@@ -152,6 +155,10 @@ class ReplyBook:
                           for rs in self.by_intent.values() for r in rs}
         # topics of the rendered text: {remote_regions} names 新疆 for 新疆能发吗
         self._topics = {rid: topic_words(text) for rid, text in self._rendered.items()}
+        self._fitting_cache: dict[tuple[str, frozenset[str], frozenset[str], str | None],
+                                  list[tuple[float, int, dict[str, Any]]]] = {}
+        self._intent_topics = {intent: frozenset().union(*(self._topics[r["id"]] for r in replies))
+                               for intent, replies in self.by_intent.items()}
         self._topic_universe = frozenset().union(*self._topics.values()) if self._topics else frozenset()
         # conditions, read once: (reply, types, stages, with, without, priority)
         self._conditions = {
@@ -175,13 +182,33 @@ class ReplyBook:
                 return stage
         return None
 
-    def candidates(self, intent: str, present: set[str], types: set[str],
+    def candidates(self, intent: str, present: set[str] | frozenset[str], types: set[str] | frozenset[str],
                    stage: str | None, said: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
         """The replies of ``intent`` that fit, best first.
 
         ``said`` is the topic words of what the buyer typed for this intent: a
         reply naming them (退差价 -> 差价) answers the question asked.
         """
+        ranked = self._fitting(intent, frozenset(present), frozenset(types), stage)
+        if said and not said.isdisjoint(self._intent_topics.get(intent, ())):
+            topics = self._topics
+            bonus = [min(_TOPIC_CAP, _TOPIC_PAIR * len(said & topics[reply["id"]])) for _, _, reply in ranked]
+            if any(bonus):
+                ranked = sorted(((fit - extra, order, reply) for (fit, order, reply), extra
+                                 in zip(ranked, bonus, strict=True)), key=_fit_order)
+        return [reply for _, _, reply in ranked]
+
+    def _fitting(self, intent: str, present: frozenset[str], types: frozenset[str],
+                 stage: str | None) -> list[tuple[float, int, dict[str, Any]]]:
+        """Replies whose conditions hold, ranked before the topic bonus.
+
+        A pure function of a small key (intents, buyer types, stage), so it is
+        memoised: chats repeat the same few combinations all day.
+        """
+        key = (intent, present, types, stage)
+        cached = self._fitting_cache.get(key)
+        if cached is not None:
+            return cached
         ranked = []
         for order, (reply, wanted_types, stages, with_, without, priority) in enumerate(
                 self._conditions.get(intent, ())):
@@ -193,15 +220,16 @@ class ReplyBook:
                 continue
             if without and not without.isdisjoint(present):
                 continue
-            shared = len(said & self._topics[reply["id"]]) if said else 0
             fit = (_TYPE_WEIGHT * len(wanted_types & types) + _WITH_WEIGHT * len(with_)
-                   + min(_TOPIC_CAP, _TOPIC_PAIR * shared)
                    + (_STAGE_WEIGHT if stages and stage in stages else 0.0)
                    + (_ANY_STAGE_BONUS if stage is None and not stages else 0.0)
                    + priority)
             ranked.append((-fit, order, reply))
         ranked.sort(key=_fit_order)
-        return [reply for _, _, reply in ranked]
+        if len(self._fitting_cache) >= _FITTING_CACHE_SIZE:
+            self._fitting_cache.clear()  # rare: a bound, not an eviction policy
+        self._fitting_cache[key] = ranked
+        return ranked
 
     def choose(self, intents: Sequence[IntentMatch], tags: Sequence[TagMatch], stage: str | None,
                top: int = 3, normalized: str | None = None) -> tuple[Reply, ...]:
