@@ -1,15 +1,20 @@
 """A cache of compiled programs in the user's cache folder, keyed by content.
 
-* The key hashes every pack byte, the program format and this module's
-  compiler sources, so a changed pack or a new version never reads a stale
-  entry.
-* A file that is corrupt, truncated, foreign or of another key is ignored
-  and rebuilt.
+* The key hashes every pack byte, the program format, the sources of the
+  modules that read, check and compile packs, and the installed jieba and
+  pypinyin data, so a changed pack, a new version or an upgraded dependency
+  never reads a stale entry.
+* Each entry carries a SHA-256 of its payload: a file that is corrupt,
+  truncated, foreign or of another key is ignored and rebuilt, never loaded.
 * Writes go to a temporary file in the same folder and are renamed into
-  place, so two processes building at once never see half a file.
+  place, so two processes building at once never see half a file; the
+  loser's rename simply replaces an identical entry.
+* A program built while its packs changed on disk is not stored under the
+  old packs' key (``recheck``).
 * Nothing is written inside the installed package: the folder is
   ``platformdirs.user_cache_dir("suggest")`` or ``$SUGGEST_CACHE_DIR``;
-  ``SUGGEST_NO_CACHE=1`` turns the cache off.
+  ``SUGGEST_NO_CACHE=1`` turns the cache off. A cache that cannot be read
+  or written only costs speed, never an answer.
 """
 
 from __future__ import annotations
@@ -19,12 +24,21 @@ import marshal
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-MAGIC = b"SUGGEST-PROGRAM\n"
+MAGIC = b"SUGGEST-PROGRAM 2\n"
 KEEP_ENTRIES = 16
+STALE_TEMP_SECONDS = 3600  # a temporary file this old was left by a process that died
+# Modules whose code decides what a program holds, or whether packs are accepted at all:
+# an entry built by other code must not be reused (a stricter check would be skipped).
+_CODE = ("cache.py", "compiler.py", "tokenizer.py", "packs.py", "schema.py", "yamlfile.py",
+         "regexguard.py", "regexinfo.py", "templates.py", "sources.py", "normalize.py")
+# Data files the compiler reads from dependencies: (module, file next to it).
+_DATA = (("jieba", "dict.txt"), ("pypinyin", "pinyin_dict.py"))
 
 
 def cache_dir() -> Path | None:
@@ -41,11 +55,20 @@ def cache_dir() -> Path | None:
 def _code_fingerprint() -> bytes:
     here = Path(__file__).resolve().parent
     digest = hashlib.sha256(sys.version.encode())
-    for name in ("compiler.py", "tokenizer.py", "cache.py"):
+    for name in _CODE:
         try:
-            digest.update((here / name).read_bytes())
+            digest.update(name.encode() + (here / name).read_bytes())
         except OSError:
             digest.update(name.encode())
+    for module, name in _DATA:
+        # Size and time of the installed file: cheap, and changes with any upgrade.
+        try:
+            spec = find_spec(module)
+            origin = Path(spec.origin) if spec and spec.origin else None
+            stat = (origin.with_name(name)).stat() if origin else None
+            digest.update(f"{module}:{stat.st_size}:{stat.st_mtime_ns}".encode() if stat else module.encode())
+        except (OSError, ImportError, ValueError):
+            digest.update(module.encode())
     return digest.digest()
 
 
@@ -53,30 +76,50 @@ def cache_key(pack_fingerprint: str) -> str:
     return hashlib.sha256(_code_fingerprint() + pack_fingerprint.encode()).hexdigest()
 
 
-def load_or_build(pack_fingerprint: str, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def entry_path(folder: Path, key: str) -> Path:
+    return folder / f"program-{key[:40]}.bin"
+
+
+def load_or_build(pack_fingerprint: str, build: Callable[[], dict[str, Any]],
+                  recheck: Callable[[], str] | None = None) -> dict[str, Any]:
+    """The cached program for these packs, or ``build()`` (stored for next time).
+
+    ``recheck`` recomputes the pack fingerprint after building: when the packs
+    changed meanwhile, the program is returned but not stored under the old key.
+    """
     folder = cache_dir()
-    key = cache_key(pack_fingerprint)
     if folder is None:
         return build()
-    path = folder / f"program-{key[:40]}.bin"
+    key = cache_key(pack_fingerprint)
+    path = entry_path(folder, key)
     program = read_entry(path, key)
     if program is not None:
         return program
     program = build()
-    write_entry(folder, path, key, program)
+    if recheck is None or recheck() == pack_fingerprint:
+        write_entry(folder, path, key, program)
     return program
 
 
+def _header(key: str, payload: bytes) -> bytes:
+    return MAGIC + key.encode() + b"\n" + hashlib.sha256(payload).hexdigest().encode() + b"\n"
+
+
 def read_entry(path: Path, key: str) -> dict[str, Any] | None:
+    """The program stored at ``path`` for ``key``, or None if it is missing or not sound."""
     try:
         raw = path.read_bytes()
     except OSError:
         return None
-    header = MAGIC + key.encode() + b"\n"
-    if not raw.startswith(header):
-        return None
+    prefix = MAGIC + key.encode() + b"\n"
+    if not raw.startswith(prefix):
+        return None  # foreign, old format, another key, or cut short in the header
+    body = raw[len(prefix):]
+    digest, newline, payload = body.partition(b"\n")
+    if not newline or digest != hashlib.sha256(payload).hexdigest().encode():
+        return None  # truncated or corrupt: marshal must never see it
     try:
-        program = marshal.loads(raw[len(header):])
+        program = marshal.loads(payload)
     except (EOFError, ValueError, TypeError):
         return None
     return program if isinstance(program, dict) else None
@@ -84,11 +127,15 @@ def read_entry(path: Path, key: str) -> dict[str, Any] | None:
 
 def write_entry(folder: Path, path: Path, key: str, program: dict[str, Any]) -> None:
     try:
+        payload = marshal.dumps(program)
+    except ValueError:
+        return  # a value marshal cannot store: answer without caching
+    try:
         folder.mkdir(parents=True, exist_ok=True)
-        payload = MAGIC + key.encode() + b"\n" + marshal.dumps(program)
-        handle, temp = tempfile.mkstemp(prefix=".program-", dir=folder)
+        handle, temp = tempfile.mkstemp(prefix=".program-", suffix=".tmp", dir=folder)
         try:
             with os.fdopen(handle, "wb") as out:
+                out.write(_header(key, payload))
                 out.write(payload)
             os.replace(temp, path)
         except BaseException:
@@ -100,6 +147,18 @@ def write_entry(folder: Path, path: Path, key: str, program: dict[str, Any]) -> 
 
 
 def _prune(folder: Path) -> None:
-    entries = sorted(folder.glob("program-*.bin"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in entries[KEEP_ENTRIES:]:
+    """Keep the newest entries; drop temporary files left by processes that died."""
+    entries: list[tuple[float, Path]] = []
+    now = time.time()
+    for item in folder.iterdir():
+        try:
+            mtime = item.stat().st_mtime
+        except OSError:
+            continue  # removed by another process meanwhile
+        if item.name.startswith("program-") and item.suffix == ".bin":
+            entries.append((mtime, item))
+        elif item.name.startswith(".program-") and now - mtime > STALE_TEMP_SECONDS:
+            item.unlink(missing_ok=True)
+    entries.sort(reverse=True)
+    for _, old in entries[KEEP_ENTRIES:]:
         old.unlink(missing_ok=True)

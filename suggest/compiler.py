@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from .normalize import normalize
 from .packs import PackSet
 from .regexinfo import required_strings
 from .tokenizer import build_prefix_dict
 
-PROGRAM_FORMAT = 7  # bump when the shape of the program changes
+PROGRAM_FORMAT = 8  # bump when the shape of the program changes
 
 
 def is_cjk(char: str) -> bool:
@@ -55,11 +56,17 @@ def _pinyin_keys(word: str) -> list[str]:
     return sorted(keys)
 
 
+def _word(text: str) -> str:
+    """A pack word as the matcher sees messages: 包郵 and ＸＬ read as 包邮 and xl."""
+    folded = normalize(text).text
+    return folded or text.strip().lower()
+
+
 def _rule_set(pack: dict[str, Any], pinyin: dict[str, str], slips: bool = True) -> dict[str, Any]:
     keywords = []
     for item in pack.get("keywords", []):
         rule = {"text": item} if isinstance(item, str) else item
-        text = rule["text"].strip().lower()
+        text = _word(rule["text"])
         variants = rule.get("variants", slips and len(text) >= 2 and all(is_cjk(c) for c in text))
         keys = _pinyin_keys(text) if variants and all(c in pinyin for c in text) else []
         keywords.append([text, float(rule.get("weight", 0.6)), bool(rule.get("token", False)), keys])
@@ -68,12 +75,13 @@ def _rule_set(pack: dict[str, Any], pinyin: dict[str, str], slips: bool = True) 
         rule = {"pattern": item} if isinstance(item, str) else item
         regexes.append([rule["pattern"], float(rule.get("weight", 0.7)), _need(rule["pattern"])])
     phrases = pack.get("phrases")
-    together = [[[[w.lower() for w in group] for group in rule["all"]], float(rule.get("weight", 0.8))]
+    together = [[[[_word(w) for w in group] for group in rule["all"]], float(rule.get("weight", 0.8))]
                 for rule in pack.get("together", [])]
     only = []
     for rule in pack.get("only", []):
-        particles = sorted({w.lower() for w in rule.get("particles", [])})
-        words = sorted({w.lower() for w in rule["words"]} | set(particles), key=len, reverse=True)
+        particles = sorted({_word(w) for w in rule.get("particles", [])})
+        # longest first, then alphabetical: the same order in every process
+        words = sorted({_word(w) for w in rule["words"]} | set(particles), key=lambda w: (-len(w), w))
         only.append([words, particles, float(rule.get("weight", 0.8))])
     return {
         "id": pack["id"],
@@ -84,7 +92,7 @@ def _rule_set(pack: dict[str, Any], pinyin: dict[str, str], slips: bool = True) 
         "keywords": keywords,
         "regex": regexes,
         "phrases": [int(phrases.get("threshold", 85)), float(phrases.get("weight", 0.7)),
-                    [p.lower() for p in phrases["items"]]] if phrases else [],
+                    [_word(p) for p in phrases["items"]]] if phrases else [],
         "together": together,
         "only": only,
         "negations": [[p, _need(p)] for p in pack.get("negations", [])],

@@ -19,7 +19,7 @@ from typing import Any
 from . import cache
 from .errors import InputError, PackError
 from .matching import Evidence, Hit, Hits, Matcher, NearMiss, noisy_or, to_evidence
-from .normalize import Normalized, normalize
+from .normalize import MAX_INPUT_CHARS, Normalized, normalize
 from .results import Analysis, IntentMatch, Reply, TagMatch
 from .sources import PackSources
 from .tokenizer import Tokenizer
@@ -116,7 +116,9 @@ def _build_state(sources: PackSources, use_cache: bool) -> _State:
             raise PackError(packs.errors)
         return compile_program(packs)
 
-    program = cache.load_or_build(sources.fingerprint(), build) if use_cache else build()
+    # recheck: packs saved while we were building must not be cached under the old key
+    program = (cache.load_or_build(sources.fingerprint(), build, recheck=sources.fingerprint)
+               if use_cache else build())
     return _State(program, sources)
 
 
@@ -165,7 +167,9 @@ class Engine:
         short follow-up (``？`` after ``发了吗``) and the buyer's type; the intents
         describe the current message.
         """
-        state = self._state
+        return self._analyze(self._state, text, history, top)
+
+    def _analyze(self, state: _State, text: str, history: Sequence[str], top: int) -> Analysis:
         started = time.perf_counter()
         norm = _checked(text)
         history = _checked_history(history)
@@ -190,7 +194,7 @@ class Engine:
         history = _checked_history(history)
         tokens = state.tokenizer.lazy(norm.text)
         hits = state.matcher.match(norm, tokens, near=True)
-        analysis = self.analyze(text, history)
+        analysis = self._analyze(state, text, history, 3)
         rows = []
         for group, (kind, rule_sets) in enumerate((("intent", state.intent_sets), ("tag", state.tag_sets))):
             for rs in rule_sets:
@@ -236,7 +240,8 @@ def _checked(text: Any) -> Normalized:
         raise InputError(f"expected the message as text, got {type(text).__name__}")
     norm = normalize(text)
     if not norm.text and not norm.emoji and not norm.emotes:
-        raise InputError("the message is empty (nothing but spaces or control characters)")
+        raise InputError("the message is empty (nothing but spaces, control characters or "
+                         "platform placeholders such as [图片])")
     return norm
 
 
@@ -247,7 +252,7 @@ def _checked_history(history: Any) -> tuple[str, ...]:
     for item in out:
         if not isinstance(item, str):
             raise InputError(f"expected every history message as text, got {type(item).__name__}")
-    return tuple(h for h in out[-MAX_HISTORY:] if h.strip())
+    return tuple(h[:MAX_INPUT_CHARS] for h in out[-MAX_HISTORY:] if h.strip())
 
 
 def _merge(own: tuple[IntentMatch, ...], lifted: tuple[IntentMatch, ...]) -> tuple[IntentMatch, ...]:

@@ -11,6 +11,7 @@ negation spans do not count; an exclusion vetoes the pack for the message.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -413,10 +414,15 @@ def _prefer_longest(found: dict[int, list[Hit]], group_of: list[int]) -> None:
     spans = [(index, h) for index, items in found.items() for h in items if h[0] in ("keyword", "variant")]
     if len(spans) < 2:
         return
+    # Only overlapping hits matter: sorted by start, each hit looks at its neighbours
+    # (a message of 2000 repeated keywords stays fast).
+    spans.sort(key=lambda pair: pair[1][2])
+    starts = [h[2] for _, h in spans]
+    longest = max(h[3] - h[2] for _, h in spans)
     drop: set[int] = set()
     for index, e in spans:
         s1, e1 = e[2], e[3]
-        for other_index, f in spans:
+        for other_index, f in spans[bisect_left(starts, s1 - longest + 1):bisect_left(starts, e1)]:
             if other_index == index or group_of[other_index] != group_of[index]:
                 continue
             s2, e2 = f[2], f[3]

@@ -32,8 +32,6 @@ _BOILERPLATE = re.compile(r"请选择咨询订单|京东快递\(移动端\)|\(�
 _NUMBER_TOKENS = {"数字", "订单", "金额", "电话", "手机"}
 _SPACE = re.compile(r"\s{2,}|[^\S ]")  # runs, and any white space that is not a plain space
 _PUNCT_RUN = re.compile(r"([!?.,~…。，、！？～;；:：\-—·^_])\1+")
-_EXCLAIM = re.compile(r"[!！]")
-_QUESTION = re.compile(r"[?？]")
 _EMOJI_RANGES = ((0x1F300, 0x1FAFF), (0x2600, 0x27BF), (0x1F000, 0x1F2FF), (0xFE0F, 0xFE0F),
                  (0x2300, 0x23FF), (0x2B00, 0x2BFF))  # the last two: ⌚⏰⏳, ⭐⭕
 _DROPPED = frozenset(("Cc", "Cf", "Cs", "Co", "Cn"))  # controls, format/direction marks, surrogates
@@ -41,6 +39,8 @@ _DROPPED = frozenset(("Cc", "Cf", "Cs", "Co", "Cn"))  # controls, format/directi
 
 @dataclass(frozen=True)
 class Normalized:
+    # What was read of the buyer's text: all of it, or its first ``limit`` characters
+    # when ``truncated``; spans and evidence never reach past it.
     original: str
     text: str
     index: tuple[int, ...]
@@ -112,12 +112,16 @@ def normalize(text: str, limit: int = MAX_INPUT_CHARS) -> Normalized:
     if not fast:
         _fold_slowly(original, chars, index, emoji)
     text2, index = _lower(_to_simplified("".join(chars)), index)
-    emotes = tuple(m.group(0) for m in _EMOTE.finditer(text2) if not _PLACEHOLDER.fullmatch(m.group(0)))
-    exclamations = len(_EXCLAIM.findall(text2))
-    questions = len(_QUESTION.findall(text2))
-    text2, index = _substitute(text2, index, _PLACEHOLDER, _placeholder_text)
-    text2, index = _substitute(text2, index, _EMOTE, lambda m: " ")
-    text2, index = _substitute(text2, index, _BOILERPLATE, lambda m: " ")
+    bracket = "[" in text2  # placeholders and emoticon codes are all in brackets
+    emotes = tuple(m.group(0) for m in _EMOTE.finditer(text2)
+                   if not _PLACEHOLDER.fullmatch(m.group(0))) if bracket else ()
+    exclamations = text2.count("!") + text2.count("！")
+    questions = text2.count("?") + text2.count("？")
+    if bracket:
+        text2, index = _substitute(text2, index, _PLACEHOLDER, _placeholder_text)
+        text2, index = _substitute(text2, index, _EMOTE, lambda m: " ")
+    if "订单" in text2 or "移动端" in text2:
+        text2, index = _substitute(text2, index, _BOILERPLATE, lambda m: " ")
     text2, index = _substitute(text2, index, _PUNCT_RUN, lambda m: m.group(1))
     text2, index = _substitute(text2, index, _SPACE, lambda m: " ")
     text2, index = _strip(text2, index)
@@ -125,19 +129,25 @@ def normalize(text: str, limit: int = MAX_INPUT_CHARS) -> Normalized:
         # NFKC can turn one character into up to 18 (U+FDFA): keep the rules' work bounded
         text2, index = _strip(text2[:limit], index[:limit])
         truncated = True
-    return Normalized(original=text, text=text2, index=tuple(index), exclamations=exclamations,
+    return Normalized(original=original, text=text2, index=tuple(index), exclamations=exclamations,
                       questions=questions, emoji=tuple(emoji), emotes=emotes, truncated=truncated)
 
 
+_MAX_CLUSTER = 32  # marks composed onto one letter; zalgo text beyond this is kept as is
+
+
 def _fold_slowly(original: str, chars: list[str], index: list[int], emoji: list[str]) -> None:
-    """Character by character: drop what is not text, NFKC the rest, keep the map."""
+    """Character by character: drop what is not text, NFKC the rest, keep the map.
+
+    A letter and the combining marks after it are folded together, so NFKC can
+    compose them (e + ◌́ to é) even when a dropped control stands in between.
+    """
     skip = _terminal_positions(original) if ("\x1b" in original or "\x9b" in original) else frozenset()
-    size = len(original)
-    pos = 0
-    while pos < size:
-        char = original[pos]
+    letter_at = -1  # where the current letter's folded form starts in ``chars``; -1: none
+    letter = ""  # the letter and its marks as typed
+    letter_pos = 0
+    for pos, char in enumerate(original):
         if pos in skip:
-            pos += 1
             continue
         if is_emoji(char):
             # Kept in the text (👌 alone is a farewell) and listed as a feature.
@@ -145,23 +155,26 @@ def _fold_slowly(original: str, chars: list[str], index: list[int], emoji: list[
                 emoji.append(char)
                 chars.append(char)
                 index.append(pos)
-            pos += 1
+            letter_at = -1
             continue
-        if unicodedata.category(char) in _DROPPED:
+        category = unicodedata.category(char)
+        if category in _DROPPED:
             if char in "\t\n\r":
                 chars.append(" ")
                 index.append(pos)
-            pos += 1
+                letter_at = -1
             continue  # controls, ESC, NUL, RTL and zero-width marks, lone surrogates
-        # A letter and the combining marks after it are one unit: NFKC composes e + ◌́ to é.
-        end = pos + 1
-        while end < size and end not in skip and unicodedata.category(original[end])[0] == "M":
-            end += 1
-        piece = original[pos:end]
-        folded = piece if piece.isascii() else unicodedata.normalize("NFKC", piece)
+        if category[0] == "M" and letter_at >= 0 and len(letter) < _MAX_CLUSTER:
+            letter += char
+            folded = unicodedata.normalize("NFKC", letter)
+            del chars[letter_at:], index[letter_at:]
+            chars.extend(folded)
+            index.extend([letter_pos] * len(folded))
+            continue
+        folded = char if char.isascii() else unicodedata.normalize("NFKC", char)
+        letter_at, letter, letter_pos = len(chars), char, pos
         chars.extend(folded)
         index.extend([pos] * len(folded))
-        pos = end
 
 
 def _lower(text: str, index: list[int]) -> tuple[str, list[int]]:

@@ -29,6 +29,8 @@ class PackSet:
     shop: dict[str, Any] = field(default_factory=dict)
     # intents/_shared.yaml: exclusions that apply to every intent pack
     shared_exclude: list[str] = field(default_factory=list)
+    # ids of packs that failed validation (already reported)
+    broken_ids: set[str] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
     # where each pack came from, for messages: pack id -> (file, line)
     origins: dict[str, tuple[str, int]] = field(default_factory=dict)
@@ -58,6 +60,11 @@ def load_packs(sources: PackSources) -> PackSet:
                 continue
             doc = _read(path, spec, packs.problems)
             if doc is None:
+                # still known by its id: one broken pack should not make every reference
+                # to it an error of its own
+                broken_id = _id_of(path)
+                if broken_id:
+                    packs.broken_ids.add(broken_id)
                 continue
             pack = dict(doc.data)
             pack["_file"], pack["_lines"] = doc.path, doc.lines
@@ -86,6 +93,15 @@ def load_packs(sources: PackSources) -> PackSet:
     return packs
 
 
+def _id_of(path: Path) -> str | None:
+    try:
+        data = read_yaml(path).data
+    except PackError:
+        return None
+    found = data.get("id") if isinstance(data, dict) else None
+    return found if isinstance(found, str) else None
+
+
 def _read(path: Path, spec: Spec, problems: list[Problem]) -> YamlDocument | None:
     try:
         doc = read_yaml(path)
@@ -99,8 +115,8 @@ def _read(path: Path, spec: Spec, problems: list[Problem]) -> YamlDocument | Non
 
 def _cross_check(packs: PackSet, shop_doc: YamlDocument | None) -> None:
     """Checks that span files: references, template variables."""
-    intent_ids = {p["id"] for p in packs.intents}
-    tag_ids = {p["id"] for p in packs.tags}
+    intent_ids = {p["id"] for p in packs.intents} | packs.broken_ids
+    tag_ids = {p["id"] for p in packs.tags} | packs.broken_ids
     for pack in packs.intents:
         for i, other in enumerate(pack.get("yields_to", [])):
             if other != "any" and other not in intent_ids:
@@ -129,7 +145,8 @@ def _cross_check(packs: PackSet, shop_doc: YamlDocument | None) -> None:
                 for j, ref in enumerate(reply.get(key, [])):
                     if ref not in known:
                         _problem(packs, pack, ("replies", i, key, j),
-                                 f"expected a {what} id, got {ref!r}, which no pack defines")
+                                 f"expected {'an' if what == 'intent' else 'a'} {what} id, got {ref!r}, "
+                                 "which no pack defines")
             try:
                 names = template_fields(reply["text"])
             except TemplateError as exc:

@@ -23,16 +23,11 @@ or make alternatives start with different characters).
 from __future__ import annotations
 
 import re
+import re._constants as _c  # Python 3.11+ (the project's floor)
+import re._parser as _sre_parse
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
-
-try:  # Python 3.11+
-    import re._constants as _c
-    import re._parser as _sre_parse
-except ImportError:  # pragma: no cover - older Pythons
-    import sre_constants as _c  # type: ignore[no-redef]
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
 
 MAX_PATTERN_LENGTH = 500
 _AMBIGUOUS_LOOP = 5  # an ambiguous part repeated this often already costs 2**5 and more per start
@@ -87,6 +82,10 @@ _CATEGORY = {
 }
 
 
+def _matches(pattern: re.Pattern[str]) -> Callable[[str], bool]:
+    return lambda ch: pattern.match(ch) is not None
+
+
 def _universe(items: Iterable[Any], out: set[str]) -> set[str]:
     """Every literal and range end named anywhere in a parsed pattern."""
     for op, arg in items:
@@ -129,7 +128,7 @@ class _Checker:
             elif op is _c.RANGE:
                 ranges.append(arg)
             elif op is _c.CATEGORY and str(arg) in _CATEGORY:
-                tests.append(_CATEGORY[str(arg)].match)
+                tests.append(_matches(_CATEGORY[str(arg)]))
             else:  # anything unexpected: assume it can match anything
                 tests.append(lambda ch: True)
         if not (negate or ranges or tests or self.fold):

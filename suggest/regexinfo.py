@@ -10,12 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-try:  # Python 3.11+
-    import re._constants as _C
-    import re._parser as _sre_parse
-except ImportError:  # pragma: no cover - older Pythons
-    import sre_constants as _C  # type: ignore[no-redef]
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
+import re._constants as _C  # Python 3.11+ (the project's floor)
+import re._parser as _sre_parse
 
 _MAX_SET = 64  # larger alternatives are not worth a filter
 _DIGITS = frozenset("0123456789")
