@@ -256,12 +256,12 @@ class Matcher:
                     items = [h for h in items if not _overlaps((h[2], h[3]), negated)]
             if not items:
                 continue
-            group = self.group_of[index]
-            evidence[group][rs.id] = items
+            group_index = self.group_of[index]
+            evidence[group_index][rs.id] = items
             for job in self.exclude_jobs[index]:
                 source = self.jobs[job][1]
                 if job in active and self._pattern(source).search(text):
-                    excluded[group][rs.id] = source
+                    excluded[group_index][rs.id] = source
                     break
         return Hits(evidence, excluded, near_misses)
 

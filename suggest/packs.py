@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PackError, Problem
-from .sources import PackSources, pack_files
 from .schema import INTENT_PACK, REPLY_PACK, SHARED_PACK, SHOP_PROFILE, TAG_PACK, Spec, validate
+from .sources import PackSources, pack_files
 from .templates import TemplateError, template_fields
 from .yamlfile import YamlDocument, read_yaml
 

@@ -8,10 +8,9 @@ some two hundred patterns a message.
 
 from __future__ import annotations
 
-from typing import Any
-
 import re._constants as _C  # Python 3.11+ (the project's floor)
 import re._parser as _sre_parse
+from typing import Any
 
 _MAX_SET = 64  # larger alternatives are not worth a filter
 _DIGITS = frozenset("0123456789")

@@ -60,9 +60,7 @@ class Text(Spec):
         self.expected = f"one of {', '.join(choices)}" if choices else "a non-empty text"
 
     def check(self, value: Any, path: KeyPath, report: Reporter) -> None:
-        if not isinstance(value, str) or (not self.allow_empty and not value.strip()):
-            report.mismatch(path, self.expected, value)
-        elif self.choices and value not in self.choices:
+        if not isinstance(value, str) or (not self.allow_empty and not value.strip()) or self.choices and value not in self.choices:
             report.mismatch(path, self.expected, value)
 
 
