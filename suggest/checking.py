@@ -25,6 +25,7 @@ def check(intents: str | Path | None = None, replies: str | Path | None = None,
     if packs.errors:
         return problems
     problems.extend(_overlaps(packs))
+    problems.extend(_unreachable(packs))
     from .engine import Engine
 
     try:
@@ -78,6 +79,25 @@ def run_examples(engine: Any, packs: PackSet) -> list[Problem]:
                                                     f"{text!r} also matches {', '.join(sorted(extra))}: "
                                                     "overlapping packs (list them under 'also' if intended)",
                                                     "warning"))
+    return problems
+
+
+def _unreachable(packs: PackSet) -> list[Problem]:
+    """Regex characters that normalising the message removes: they can never match."""
+    import unicodedata
+
+    problems: list[Problem] = []
+    for pack in packs.intents + packs.tags:
+        places = [(("regex", i, "pattern"), r if isinstance(r, str) else r["pattern"])
+                  for i, r in enumerate(pack.get("regex", []))]
+        places += [((key, i), p) for key in ("negations", "exclude") for i, p in enumerate(pack.get(key, []))]
+        for key_path, pattern in places:
+            changed = sorted({c for c in pattern if not c.isascii() and unicodedata.normalize("NFKC", c) != c})
+            if changed:
+                problems.append(Problem(pack["_file"], _line(pack, *key_path), ".".join(map(str, key_path)),
+                                        f"{''.join(changed)} never occurs in a normalised message "
+                                        "(full-width forms become half-width): use the half-width form",
+                                        "warning"))
     return problems
 
 

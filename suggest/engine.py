@@ -317,6 +317,9 @@ def _signals(state: _State, signals: dict[str, Any], norm: Normalized, history: 
     rule = signals.get("exclamations")
     if rule and norm.exclamations >= rule["min"]:
         signal(f"exclamations>={rule['min']}", rule["weight"])
+    rule = signals.get("questions")
+    if rule and norm.questions >= rule["min"]:
+        signal(f"questions>={rule['min']}", rule["weight"])
     rule = signals.get("short_messages")
     if rule and len(history) >= rule.get("min_history", 1):
         limit = rule["max_chars"]

@@ -219,6 +219,8 @@ SIGNALS = Mapping(
     {
         "exclamations": Mapping("exclamations signal", {"min": Number(1, 100, integer=True),
                                                         "weight": WEIGHT}, ("min", "weight")),
+        "questions": Mapping("questions signal", {"min": Number(1, 100, integer=True),
+                                                  "weight": WEIGHT}, ("min", "weight")),
         "short_messages": Mapping("short_messages signal",
                                   {"max_chars": Number(1, 100, integer=True),
                                    "min_history": Number(0, 20, integer=True), "weight": WEIGHT},
