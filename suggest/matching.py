@@ -231,6 +231,9 @@ class Matcher:
                 if _made_of(text, words_by_first, particles):
                     found.setdefault(index, []).append(("only", shown, 0, len(text), weight))
             for groups, weight in rs.together:
+                # cheap test first; negations only matter when every group is there
+                if not all(any(word in text for word in group) for group in groups):
+                    continue
                 negated = self._negated(index, text, active)
                 spans = []
                 for group in groups:
@@ -321,6 +324,10 @@ class Matcher:
             candidates.update(numbers)
         for number in sorted(candidates):
             phrase, index, phrase_chars = self.phrases[number]
+            # Phrases catch slips in whole questions: a pack that already matched exactly
+            # gains nothing from them (explain still shows them all).
+            if near is None and found.get(index):
+                continue
             rs = self.rule_sets[index]
             floor = rs.fuzzy_threshold - (10 if near is not None else 0)
             # A phrase sharing few of its characters with the message cannot score high:

@@ -155,6 +155,7 @@ class ReplyBook:
                           for rs in self.by_intent.values() for r in rs}
         # topics of the rendered text: {remote_regions} names 新疆 for 新疆能发吗
         self._topics = {rid: topic_words(text) for rid, text in self._rendered.items()}
+        self._made: dict[tuple[str, str], Reply] = {}
         self._fitting_cache: dict[tuple[str, frozenset[str], frozenset[str], str | None],
                                   list[tuple[float, int, dict[str, Any]]]] = {}
         self._intent_topics = {intent: frozenset().union(*(self._topics[r["id"]] for r in replies))
@@ -255,7 +256,10 @@ class ReplyBook:
                     if text in seen:
                         continue
                     seen.update((reply["id"], text))
-                    chosen.append(Reply(reply["id"], intent, text))
+                    made = self._made.get((reply["id"], intent))
+                    if made is None:  # results are immutable: one Reply per (reply, intent)
+                        made = self._made[(reply["id"], intent)] = Reply(reply["id"], intent, text)
+                    chosen.append(made)
             depth += 1
         return tuple(chosen)
 
