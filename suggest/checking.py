@@ -88,7 +88,8 @@ def _unreachable(packs: PackSet) -> list[Problem]:
 
     problems: list[Problem] = []
     for pack in packs.intents + packs.tags:
-        places = [(("regex", i, "pattern"), r if isinstance(r, str) else r["pattern"])
+        places: list[tuple[tuple[Any, ...], str]] = [
+            (("regex", i, "pattern"), r if isinstance(r, str) else r["pattern"])
                   for i, r in enumerate(pack.get("regex", []))]
         places += [((key, i), p) for key in ("negations", "exclude") for i, p in enumerate(pack.get(key, []))]
         for key_path, pattern in places:

@@ -33,6 +33,15 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield folder
 
 
+@pytest.fixture
+def packs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Copies of the bundled intents, tags and replies under tmp_path, to edit or break."""
+    monkeypatch.setenv("SUGGEST_CACHE_DIR", str(tmp_path / "cache"))
+    for name in ("intents", "tags", "replies"):
+        shutil.copytree(bundled_dir(name), tmp_path / name)
+    yield tmp_path
+
+
 def make_runner() -> CliRunner:
     """A runner that keeps stdout and stderr apart (click 8.2+ always does; 8.1 needs asking)."""
     try:

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
-
-import pytest
 
 from suggest.checking import check
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture()
-def packs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SUGGEST_CACHE_DIR", str(tmp_path / "cache"))
-    for name in ("intents", "tags", "replies"):
-        shutil.copytree(ROOT / name, tmp_path / name)
-    return tmp_path
 
 
 def _check(root: Path) -> list[str]:

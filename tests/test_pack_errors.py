@@ -7,8 +7,6 @@ the packs with a ``PackError`` carrying the same problem.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from suggest import Engine, PackError
 from suggest.errors import Problem
 from suggest.packs import load_packs
 from suggest.regexguard import regex_problem
-from suggest.sources import PackSources, bundled_dir
+from suggest.sources import PackSources
 
 MARKER = Path("/tmp/suggest-pack-was-executed")
 
@@ -106,14 +104,6 @@ CASES = [
     Case("tag pack unknown key", "tags/haggler.yaml", "id: haggler\nsignalz: {}\nkeywords: [砍价]\n", 2, "signalz",
          "unknown key"),
 ]
-
-
-@pytest.fixture
-def packs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("SUGGEST_CACHE_DIR", str(tmp_path / "cache"))
-    for name in ("intents", "tags", "replies"):
-        shutil.copytree(bundled_dir(name), tmp_path / name)
-    yield tmp_path
 
 
 def _sources(root: Path) -> PackSources:

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from suggest import Analysis, Engine, PackError
-from suggest.sources import bundled_dir
 
 NEW_WORD = "呱呱呱"  # a word no bundled pack knows
 MESSAGES = ["包邮吗", "这个多少钱能便宜点吗", "尺码怎么选 165 50kg", "质量太差了我要退货", "在吗", "谢谢",
             "拍了还没付可以改地址吗", "什么时候发货", NEW_WORD, f"{NEW_WORD}吗"]
-
-
-@pytest.fixture
-def packs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("SUGGEST_CACHE_DIR", str(tmp_path / "cache"))
-    for name in ("intents", "tags", "replies"):
-        shutil.copytree(bundled_dir(name), tmp_path / name)
-    yield tmp_path
 
 
 def _engine(root: Path) -> Engine:
