@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .engine import Engine
+from .errors import InputError
 from .results import Analysis
 
 
@@ -38,7 +39,7 @@ def read_labelled(path: str | Path) -> list[LabelledMessage]:
                     intents=frozenset(data.get("intents", [])), tags=frozenset(data.get("tags", [])),
                     history=tuple(data.get("history", []))))
             except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-                raise ValueError(f"{path}:{number}: expected a labelled message object, got an error: {exc}") from None
+                raise InputError(f"{path}:{number}: expected a labelled message object, got an error: {exc}") from None
     return rows
 
 
