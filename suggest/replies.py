@@ -157,9 +157,15 @@ class ReplyBook:
         self._topics = {rid: topic_words(text) for rid, text in self._rendered.items()}
         self._made: dict[tuple[str, str], Reply] = {}
         self._fitting_cache: dict[tuple[str, frozenset[str], frozenset[str], str | None],
-                                  list[tuple[float, int, dict[str, Any]]]] = {}
-        self._intent_topics = {intent: frozenset().union(*(self._topics[r["id"]] for r in replies))
-                               for intent, replies in self.by_intent.items()}
+                                  tuple[list[tuple[float, int, dict[str, Any]]], tuple[dict[str, Any], ...]]] = {}
+        # intent -> topic pair -> the ids of its replies that name it
+        self._pair_index: dict[str, dict[str, list[str]]] = {}
+        for intent, replies in self.by_intent.items():
+            index: dict[str, list[str]] = {}
+            for reply in replies:
+                for pair in self._topics[reply["id"]]:
+                    index.setdefault(pair, []).append(reply["id"])
+            self._pair_index[intent] = index
         self._topic_universe = frozenset().union(*self._topics.values()) if self._topics else frozenset()
         # conditions, read once: (reply, types, stages, with, without, priority)
         self._conditions = {
@@ -190,17 +196,23 @@ class ReplyBook:
         ``said`` is the topic words of what the buyer typed for this intent: a
         reply naming them (退差价 -> 差价) answers the question asked.
         """
-        ranked = self._fitting(intent, frozenset(present), frozenset(types), stage)
-        if said and not said.isdisjoint(self._intent_topics.get(intent, ())):
-            topics = self._topics
-            bonus = [min(_TOPIC_CAP, _TOPIC_PAIR * len(said & topics[reply["id"]])) for _, _, reply in ranked]
-            if any(bonus):
-                ranked = sorted(((fit - extra, order, reply) for (fit, order, reply), extra
-                                 in zip(ranked, bonus, strict=True)), key=_fit_order)
-        return [reply for _, _, reply in ranked]
+        ranked, replies = self._fitting(intent, frozenset(present), frozenset(types), stage)
+        if not said:
+            return list(replies)
+        # which of these replies name what the buyer said (an index, not a scan of all)
+        shared: dict[str, int] = {}
+        pairs = self._pair_index.get(intent, {})
+        for pair in said:
+            for reply_id in pairs.get(pair, ()):
+                shared[reply_id] = shared.get(reply_id, 0) + 1
+        if not shared:
+            return list(replies)
+        rescored = sorted(((fit - min(_TOPIC_CAP, _TOPIC_PAIR * shared.get(reply["id"], 0)), order, reply)
+                           for fit, order, reply in ranked), key=_fit_order)
+        return [reply for _, _, reply in rescored]
 
     def _fitting(self, intent: str, present: frozenset[str], types: frozenset[str],
-                 stage: str | None) -> list[tuple[float, int, dict[str, Any]]]:
+                 stage: str | None) -> tuple[list[tuple[float, int, dict[str, Any]]], tuple[dict[str, Any], ...]]:
         """Replies whose conditions hold, ranked before the topic bonus.
 
         A pure function of a small key (intents, buyer types, stage), so it is
@@ -229,18 +241,18 @@ class ReplyBook:
         ranked.sort(key=_fit_order)
         if len(self._fitting_cache) >= _FITTING_CACHE_SIZE:
             self._fitting_cache.clear()  # rare: a bound, not an eviction policy
-        self._fitting_cache[key] = ranked
-        return ranked
+        result = (ranked, tuple(reply for _, _, reply in ranked))
+        self._fitting_cache[key] = result
+        return result
 
     def choose(self, intents: Sequence[IntentMatch], tags: Sequence[TagMatch], stage: str | None,
                top: int = 3, normalized: str | None = None) -> tuple[Reply, ...]:
         """At most ``top`` rendered replies: one per need first, then second choices."""
         if top <= 0 or not intents:
             return ()
-        present = {m.id for m in intents}
-        types = {t.id for t in tags}
-        queues = [(m.id, self.candidates(m.id, present, types, stage,
-                                         self._said_topics(said_for(m, normalized))))
+        present = frozenset(m.id for m in intents)
+        types = frozenset(t.id for t in tags)
+        queues = [(m.id, self.candidates(m.id, present, types, stage, self._topics_of(m, normalized)))
                   for m in answer_order(intents)]
         chosen: list[Reply] = []
         seen: set[str] = set()
@@ -262,6 +274,13 @@ class ReplyBook:
                     chosen.append(made)
             depth += 1
         return tuple(chosen)
+
+    def _topics_of(self, match: IntentMatch, normalized: str | None) -> frozenset[str]:
+        """Topic pairs of what the buyer typed for this intent that some reply names."""
+        if normalized is None:
+            return self._said_topics(said_for(match))
+        pairs = {normalized[i:i + 2] for s, e in (ev.norm_span for ev in match.evidence) for i in range(s, e - 1)}
+        return frozenset(pairs.intersection(self._topic_universe))
 
     def _said_topics(self, said: str) -> frozenset[str]:
         """topic_words(said), restricted to pairs some reply names (the only ones that count)."""
