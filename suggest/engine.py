@@ -310,31 +310,30 @@ def _signals(state: _State, signals: dict[str, Any], norm: Normalized, history: 
              intents: tuple[IntentMatch, ...]) -> list[Hit]:
     out: list[Hit] = []
     size = len(norm.text)
-
-    def signal(name: str, weight: float) -> None:
-        out.append(("signal", name, 0, size, weight))
-
     rule = signals.get("exclamations")
     if rule and norm.exclamations >= rule["min"]:
-        signal(f"exclamations>={rule['min']}", rule["weight"])
+        out.append(("signal", f"exclamations>={rule['min']}", 0, size, rule["weight"]))
     rule = signals.get("questions")
     if rule and norm.questions >= rule["min"]:
-        signal(f"questions>={rule['min']}", rule["weight"])
+        out.append(("signal", f"questions>={rule['min']}", 0, size, rule["weight"]))
+    rule = signals.get("long_message")
+    if rule and size >= rule["min_chars"]:
+        out.append(("signal", f"long_message>={rule['min_chars']}", 0, size, rule["weight"]))
+    if not history:
+        return out  # the other signals read the buyer's earlier messages
     rule = signals.get("short_messages")
     if rule and len(history) >= rule.get("min_history", 1):
         limit = rule["max_chars"]
         if _terse_length(norm.text) <= limit and all(
                 _terse_length(normalize(h).text) <= limit for h in history):
-            signal(f"short_messages<={limit}", rule["weight"])
-    rule = signals.get("long_message")
-    if rule and size >= rule["min_chars"]:
-        signal(f"long_message>={rule['min_chars']}", rule["weight"])
+            out.append(("signal", f"short_messages<={limit}", 0, size, rule["weight"]))
     rule = signals.get("history_intents")
-    if rule and history:
+    if rule:
         wanted = set(rule["intents"])
         window = rule.get("window", 3)
         recent = [state.own_intents(h) for h in history[-(window - 1):]] if window > 1 else []
         count = sum(1 for found in [*recent, intents] if wanted & {m.id for m in found})
         if count >= rule["min"]:
-            signal(f"history_intents:{'/'.join(sorted(wanted))}>={rule['min']}", rule["weight"])
+            out.append(("signal", f"history_intents:{'/'.join(sorted(wanted))}>={rule['min']}", 0, size,
+                        rule["weight"]))
     return out

@@ -252,8 +252,13 @@ class ReplyBook:
             return ()
         present = frozenset(m.id for m in intents)
         types = frozenset(t.id for t in tags)
-        queues = [(m.id, self.candidates(m.id, present, types, stage, self._topics_of(m, normalized)))
-                  for m in answer_order(intents)]
+        if normalized is not None:
+            # what the buyer said, once for the message: pairs some reply also names
+            said = self._said_topics(normalized)
+            queues = [(m.id, self.candidates(m.id, present, types, stage, said)) for m in answer_order(intents)]
+        else:
+            queues = [(m.id, self.candidates(m.id, present, types, stage, self._said_topics(said_for(m))))
+                      for m in answer_order(intents)]
         chosen: list[Reply] = []
         seen: set[str] = set()
         depth = 0
@@ -274,13 +279,6 @@ class ReplyBook:
                     chosen.append(made)
             depth += 1
         return tuple(chosen)
-
-    def _topics_of(self, match: IntentMatch, normalized: str | None) -> frozenset[str]:
-        """Topic pairs of what the buyer typed for this intent that some reply names."""
-        if normalized is None:
-            return self._said_topics(said_for(match))
-        pairs = {normalized[i:i + 2] for s, e in (ev.norm_span for ev in match.evidence) for i in range(s, e - 1)}
-        return frozenset(pairs.intersection(self._topic_universe))
 
     def _said_topics(self, said: str) -> frozenset[str]:
         """topic_words(said), restricted to pairs some reply names (the only ones that count)."""
