@@ -346,7 +346,7 @@ class Matcher:
 
 
 # Characters so common on their own that a "slip" onto them is more likely a real word.
-_FUNCTION_CHARS = frozenset("不没是的了下上到道有就都也还又个这那一二大小来去说要会能可多少给我你他她它们吧呢啊哦嗯么")
+_FUNCTION_CHARS = frozenset("不没是的了下上到道有就都也还又个这那一二大小来去说要会能可多少给我你他她它们吧呢啊哦嗯么好")
 _SEPARATORS = frozenset(" ,，.。!！?？~～…、;；:：\"'“”‘’()（）-—_*^")
 
 
