@@ -9,12 +9,14 @@ keyword, an example that another pack also matches without saying so).
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 from .errors import PackError, Problem
 from .packs import PackSet, load_packs
 from .sources import PackSources
+from .yamlfile import format_key_path
 
 
 def check(intents: str | Path | None = None, replies: str | Path | None = None,
@@ -84,18 +86,16 @@ def run_examples(engine: Any, packs: PackSet) -> list[Problem]:
 
 def _unreachable(packs: PackSet) -> list[Problem]:
     """Regex characters that normalising the message removes: they can never match."""
-    import unicodedata
-
     problems: list[Problem] = []
     for pack in packs.intents + packs.tags:
         places: list[tuple[tuple[Any, ...], str]] = [
             (("regex", i, "pattern"), r if isinstance(r, str) else r["pattern"])
-                  for i, r in enumerate(pack.get("regex", []))]
+            for i, r in enumerate(pack.get("regex", []))]
         places += [((key, i), p) for key in ("negations", "exclude") for i, p in enumerate(pack.get(key, []))]
         for key_path, pattern in places:
             changed = sorted({c for c in pattern if not c.isascii() and unicodedata.normalize("NFKC", c) != c})
             if changed:
-                problems.append(Problem(pack["_file"], _line(pack, *key_path), ".".join(map(str, key_path)),
+                problems.append(Problem(pack["_file"], _line(pack, *key_path), format_key_path(key_path),
                                         f"{''.join(changed)} never occurs in a normalised message "
                                         "(full-width forms become half-width): use the half-width form",
                                         "warning"))

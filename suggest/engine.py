@@ -209,9 +209,6 @@ class Engine:
 
         return review_draft(self, draft, buyer_message)
 
-    def _tokens(self, text: str) -> list[tuple[str, int, int]]:
-        return self._state.tokenizer.tokens(text)
-
 
 class ExplainRow:
     def __init__(self, kind: str, id: str, score: float, threshold: float,

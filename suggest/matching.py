@@ -135,7 +135,6 @@ class Matcher:
         self.groups = [[rs for rs, g in zip(self.rule_sets, self.group_of, strict=True) if g == wanted]
                        for wanted in range(len(groups))]
         self.by_id = [{rs.id: rs for rs in group} for group in self.groups]
-        self.pinyin = pinyin
         # keyword -> [(rule set index, weight, whole-token only)]
         self.keywords: dict[str, list[tuple[int, float, bool]]] = {}
         # pinyin key (space separated syllables) -> [(keyword, rule set index, weight)]

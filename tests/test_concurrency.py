@@ -115,14 +115,14 @@ def two_engines(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
 def test_engines_keep_their_own_words(two_engines: tuple[Engine, Engine]) -> None:
     plain, extra = two_engines
     message = f"{NEW_WORD}什么时候到"
-    assert NEW_WORD in [t[0] for t in extra._tokens(message)]
-    assert NEW_WORD not in [t[0] for t in plain._tokens(message)]
+    assert NEW_WORD in [t[0] for t in extra.explain(message).tokens]
+    assert NEW_WORD not in [t[0] for t in plain.explain(message).tokens]
     assert "shipping" in extra.analyze(NEW_WORD).intent_ids
     assert "shipping" not in plain.analyze(NEW_WORD).intent_ids
     # A third engine made afterwards leaves both as they were.
     Engine()
-    assert NEW_WORD in [t[0] for t in extra._tokens(message)]
-    assert NEW_WORD not in [t[0] for t in plain._tokens(message)]
+    assert NEW_WORD in [t[0] for t in extra.explain(message).tokens]
+    assert NEW_WORD not in [t[0] for t in plain.explain(message).tokens]
 
 
 def test_jieba_global_dictionary_is_not_touched(two_engines: tuple[Engine, Engine]) -> None:
@@ -136,7 +136,7 @@ def test_jieba_global_dictionary_is_not_touched(two_engines: tuple[Engine, Engin
 def test_interleaved_engines_in_threads(two_engines: tuple[Engine, Engine]) -> None:
     plain, extra = two_engines
     texts = [t for t, _ in MESSAGES[:150]] + [NEW_WORD, f"{NEW_WORD}包邮吗", f"亲{NEW_WORD}"]
-    alone = {id(e): [(_answer(e, t, ()), tuple(e._tokens(t))) for t in texts] for e in (plain, extra)}
+    alone = {id(e): [(_answer(e, t, ()), tuple(e.explain(t).tokens)) for t in texts] for e in (plain, extra)}
     assert alone[id(plain)] != alone[id(extra)]
 
     jobs = [(e, i) for i in range(len(texts)) for e in (plain, extra)] * 4
@@ -146,7 +146,7 @@ def test_interleaved_engines_in_threads(two_engines: tuple[Engine, Engine]) -> N
 
     def run(job: tuple[Engine, int]) -> None:
         e, i = job
-        got = (_answer(e, texts[i], ()), tuple(e._tokens(texts[i])))
+        got = (_answer(e, texts[i], ()), tuple(e.explain(texts[i]).tokens))
         if got != alone[id(e)][i]:
             with lock:
                 failures.append(f"{'extra' if e is extra else 'plain'}: {texts[i]!r}")
