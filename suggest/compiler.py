@@ -16,10 +16,10 @@ from typing import Any
 
 from .normalize import normalize
 from .packs import PackSet
-from .regexinfo import required_strings
+from .regexinfo import Requirement, requirement
 from .tokenizer import build_prefix_dict
 
-PROGRAM_FORMAT = 8  # bump when the shape of the program changes
+PROGRAM_FORMAT = 9  # bump when the shape of the program changes
 
 
 def is_cjk(char: str) -> bool:
@@ -39,11 +39,10 @@ def pinyin_table() -> dict[str, str]:
     return table
 
 
-def _need(pattern: str) -> list[str] | None:
-    """Strings one of which any match needs (see regexinfo), stored so that a new
-    process neither analyses nor compiles regexes that the message cannot match."""
-    strings = required_strings(pattern)
-    return sorted(strings) if strings is not None else None
+def _need(pattern: str) -> Requirement | None:
+    """The strings any match needs (see regexinfo), stored so that a new process
+    neither analyses nor compiles regexes that the message cannot match."""
+    return requirement(pattern)
 
 
 def _pinyin_keys(word: str) -> list[str]:

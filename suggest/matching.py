@@ -69,9 +69,8 @@ class RuleSet:
         self.threshold: float = data["threshold"]
         self.yields_to: tuple[str, ...] = tuple(data["yields_to"])
         self.lift: bool = data["lift"]
-        # (source, weight, required strings); compiled on first use by the Matcher
-        self.regex: list[tuple[str, float, tuple[str, ...] | None]] = [
-            (p, w, tuple(need) if need is not None else None) for p, w, need in data["regex"]]
+        # (source, weight, requirement); compiled on first use by the Matcher
+        self.regex: list[tuple[str, float, Need]] = [(p, w, _need(need)) for p, w, need in data["regex"]]
         phrases = data["phrases"]
         self.fuzzy_threshold: int = phrases[0] if phrases else 100
         self.fuzzy_weight: float = phrases[1] if phrases else 0.0
@@ -84,11 +83,18 @@ class RuleSet:
                 by_first.setdefault(word[0], []).append(word)
             shown = "|".join(words[:6]) + ("|…" if len(words) > 6 else "")
             self.only.append(({c: tuple(ws) for c, ws in by_first.items()}, frozenset(particles), weight, shown))
-        self.negations: list[tuple[str, tuple[str, ...] | None]] = [
-            (p, tuple(need) if need is not None else None) for p, need in data["negations"]]
-        self.exclude: list[tuple[str, tuple[str, ...] | None]] = [
-            (p, tuple(need) if need is not None else None) for p, need in data["exclude"]]
+        self.negations: list[tuple[str, Need]] = [(p, _need(need)) for p, need in data["negations"]]
+        self.exclude: list[tuple[str, Need]] = [(p, _need(need)) for p, need in data["exclude"]]
         self.signals: dict[str, Any] = data.get("signals") or {}
+
+
+# A regex's requirement (see regexinfo): alternatives, each a tuple of atoms, each atom
+# the strings one of which must occur; None when the regex may match anything.
+Need = tuple[tuple[frozenset[str], ...], ...] | None
+
+
+def _need(data: list[list[list[str]]] | None) -> Need:
+    return None if data is None else tuple(tuple(frozenset(atom) for atom in alt) for alt in data)
 
 
 @dataclass
@@ -144,17 +150,23 @@ class Matcher:
                 self.keywords.setdefault(text, []).append((index, weight, token))
                 for key in keys:
                     self.variants.setdefault(key, []).append((text, index, weight))
-        # Every regex of every rule set is a job. A job whose regex needs one of a few
-        # strings can only match when the message holds one of them (all found in one
-        # automaton pass); ``always`` lists the jobs we cannot filter. Positive regexes
-        # run for every message that may match them; negations and exclusions only for
-        # rule sets that found something.
+        # Every regex of every rule set is a job. A job whose regex needs certain strings
+        # can only match when the message holds them: one automaton pass finds every
+        # such string, and a few set tests tell which jobs are worth running (``always``
+        # lists the jobs we cannot filter). Positive regexes run for every message that
+        # may match them; negations and exclusions only for rule sets that found something.
         self.jobs: list[tuple[int, str, float]] = []
         self.positive: set[int] = set()
         self.negation_jobs: list[list[int]] = [[] for _ in self.rule_sets]
         self.exclude_jobs: list[list[int]] = [[] for _ in self.rule_sets]
-        jobs_by_string: dict[str, list[int]] = {}
+        jobs_by_string: dict[str, set[int]] = {}
         self.always: list[int] = []
+        # Each distinct atom of a requirement is a bit; an alternative is met when all of
+        # its bits are present. A string's automaton value carries the bits of the atoms
+        # it belongs to and the jobs to look at when it occurs.
+        atom_bit: dict[frozenset[str], int] = {}
+        bits_by_string: dict[str, int] = {}
+        self.job_masks: dict[int, tuple[int, ...]] = {}
         self._compiled: dict[str, re.Pattern[str]] = {}
         for index, rs in enumerate(self.rule_sets):
             kinds = (("regex", rs.regex), ("negation", [(p, 0.0, n) for p, n in rs.negations]),
@@ -169,10 +181,22 @@ class Matcher:
                         (self.negation_jobs if kind == "negation" else self.exclude_jobs)[index].append(job)
                     if need is None:
                         self.always.append(job)
-                    else:
-                        for string in need:
-                            jobs_by_string.setdefault(string, []).append(job)
-        self.job_finder = _automaton({s: tuple(jobs) for s, jobs in jobs_by_string.items()})
+                        continue
+                    masks = []
+                    for alt in need:
+                        mask = 0
+                        for atom in alt:
+                            bit = atom_bit.setdefault(atom, 1 << len(atom_bit))
+                            mask |= bit
+                            for string in atom:
+                                bits_by_string[string] = bits_by_string.get(string, 0) | bit
+                        masks.append(mask)
+                        # looked at when the atom of the alternative with fewest strings occurs
+                        for string in min(alt, key=len):
+                            jobs_by_string.setdefault(string, set()).add(job)
+                    self.job_masks[job] = tuple(masks)
+        self.job_finder = _automaton({s: (bits, frozenset(jobs_by_string.get(s, ())))
+                                      for s, bits in bits_by_string.items()})
         self.keyword_finder = _automaton({w: (w, tuple(e)) for w, e in self.keywords.items()})
         self.special = [i for i, rs in enumerate(self.rule_sets) if rs.only or rs.together]
         # fuzzy phrases: a phrase typed with a slip or two still shares a pair of
@@ -199,22 +223,18 @@ class Matcher:
                 coded_keys.setdefault("".join(codes[p] for p in parts), []).extend(entries)
         self.variant_finder = _automaton({k: (len(k), tuple(e)) for k, e in coded_keys.items()})
 
-    def match(self, norm: Normalized, tokens: Callable[[], Sequence[tuple[str, int, int]]],
-              near: bool = False) -> Hits:
-        """``tokens`` gives the message's jieba tokens; it is called only when a
-        keyword that must be a whole token turns up (most messages need none)."""
+    def match(self, norm: Normalized, is_token: Callable[[int, int], bool], near: bool = False) -> Hits:
+        """``is_token(start, end)`` says whether a span is a whole jieba token; it is
+        called only when a keyword that must be one turns up (most messages need none)."""
         text = norm.text
         found: dict[int, list[Hit]] = {}
-        self._keywords(norm, tokens, found)
+        self._keywords(norm, is_token, found)
         if self.variants:
             self._variants(norm, found)
         _prefer_longest(found, self.group_of)
         near_misses: list[NearMiss] = []
         chars = frozenset(text)
-        # Only the regexes whose required characters occur in the message can match.
-        active = set(self.always)
-        for _end, more in self.job_finder.iter(text):
-            active.update(more)
+        active = self._active_jobs(text)
         for job in sorted(active & self.positive):
             index, source, weight = self.jobs[job]
             for m in self._pattern(source).finditer(text):
@@ -267,6 +287,23 @@ class Matcher:
                     break
         return Hits(evidence, excluded, near_misses)
 
+    def _active_jobs(self, text: str) -> set[int]:
+        """The regex jobs whose required strings all occur in ``text`` (only they can match)."""
+        present = 0
+        candidates: set[int] = set()
+        for _end, (bits, jobs) in self.job_finder.iter(text):
+            present |= bits
+            if jobs:
+                candidates |= jobs
+        active = set(self.always)
+        masks = self.job_masks
+        for job in candidates:
+            for mask in masks[job]:
+                if present & mask == mask:
+                    active.add(job)
+                    break
+        return active
+
     def _pattern(self, source: str) -> re.Pattern[str]:
         pattern = self._compiled.get(source)
         if pattern is None:  # compiled on first use: a one-shot lookup needs few
@@ -278,9 +315,8 @@ class Matcher:
         return [m.span() for job in self.negation_jobs[index] if job in active
                 for m in self._pattern(self.jobs[job][1]).finditer(text)]
 
-    def _keywords(self, norm: Normalized, tokens: Callable[[], Sequence[tuple[str, int, int]]],
+    def _keywords(self, norm: Normalized, is_token: Callable[[int, int], bool],
                   found: dict[int, list[Hit]]) -> None:
-        token_spans: set[tuple[int, int]] | None = None
         hits = [(last + 1 - len(word), last + 1, word, entries)
                 for last, (word, entries) in self.keyword_finder.iter(norm.text)]
         for start, end, word, entries in hits:
@@ -291,9 +327,7 @@ class Matcher:
                     # a lone one costs a jieba pass.
                     if any(s <= start and end <= e and e - s > end - start for s, e, _w, _x in hits):
                         continue
-                    if token_spans is None:
-                        token_spans = {(s, e) for _, s, e in tokens()}
-                    if (start, end) not in token_spans:
+                    if not is_token(start, end):
                         continue
                 found.setdefault(index, []).append(("keyword", word, start, end, weight))
 

@@ -10,6 +10,7 @@ shared between engines with different packs.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Any
 
 COMMON_WORDS = 40000  # most frequent words of jieba's dictionary kept in the compact one
 KEYWORD_FREQ = 200000  # high enough that a pack keyword wins against its parts
+# The runs of text jieba cuts as one block (its ``re_han_default``; a test checks they agree).
+JIEBA_BLOCK = re.compile("[\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]+")
 
 
 def import_jieba() -> Any:
@@ -86,16 +89,35 @@ class Tokenizer:
             self._tokenizer = tokenizer
         return self._tokenizer
 
-    def lazy(self, text: str) -> Callable[[], list[tuple[str, int, int]]]:
-        """A function giving ``tokens(text)``, computed on the first call only."""
-        memo: list[list[tuple[str, int, int]]] = []
+    def lazy(self, text: str) -> Callable[[int, int], bool]:
+        """A test ``is_token(start, end)``: is ``text[start:end]`` one whole jieba token?
 
-        def tokens() -> list[tuple[str, int, int]]:
-            if not memo:
-                memo.append(self.tokens(text))
-            return memo[0]
+        jieba cuts a text block by block (runs of the characters in
+        ``JIEBA_BLOCK``; anything else is a token per character), and a block's
+        tokens do not depend on its neighbours, so only the block holding the span
+        is cut, once, however often it is asked about.
+        """
+        blocks: list[tuple[int, int]] = []
+        cut: dict[int, set[tuple[int, int]]] = {}
 
-        return tokens
+        def is_token(start: int, end: int) -> bool:
+            if not blocks:
+                blocks.extend(m.span() for m in JIEBA_BLOCK.finditer(text))
+                blocks.append((len(text), len(text)))  # a sentinel: the list is never empty
+            for block_start, block_end in blocks:
+                if block_start <= start < block_end:
+                    break
+            else:  # outside every block each character is a token on its own
+                return end - start == 1 and not text[start].isspace()
+            if end > block_end:
+                return False
+            spans = cut.get(block_start)
+            if spans is None:
+                spans = cut[block_start] = {(block_start + s, block_start + e)
+                                            for _, s, e in self.tokens(text[block_start:block_end])}
+            return (start, end) in spans
+
+        return is_token
 
     def tokens(self, text: str) -> list[tuple[str, int, int]]:
         """``(word, start, end)`` for every non-space token, HMM off (deterministic, fast)."""

@@ -1,0 +1,106 @@
+"""The shortcuts the matcher takes must never change what it finds.
+
+Regexes are skipped when a message lacks the strings they need (regexinfo), and a
+keyword that must be a whole jieba token is checked by cutting only its block of
+the message. Both are tested against doing the full work: the regex itself on
+strings made to match it, and a jieba cut of the whole message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from suggest import Engine
+from suggest.normalize import normalize
+from suggest.regexinfo import requirement, satisfied
+from suggest.tokenizer import JIEBA_BLOCK, import_jieba
+
+SHARED_EVAL = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine()
+
+
+def _sample_texts() -> list[str]:
+    """Texts buyers could send: hand-written ones, plus the shared sets where present."""
+    texts = ["包邮吗 几天能到", "我不知道选哪个?", "啥材质的 有黑色的吗", "能退吗 退了运费谁出",
+             "这个退烧贴能退吗", "sf能发吗", "tm的怎么还没发货!!!", "160斤穿多大码 平时穿xl",
+             "200块包邮行就拍", "拍了还没付 改一下地址", "唉 算了 我再看看吧", "什么时候发货啊"]
+    for name in ("dev.jsonl", "real.jsonl"):
+        path = SHARED_EVAL / name
+        if path.is_file():
+            with open(path, encoding="utf-8") as handle:
+                texts += [json.loads(line)["text"] for line in handle if line.strip()]
+    return texts
+
+
+@pytest.mark.parametrize(("pattern", "text", "met"), [
+    ("我(自己)?[^,。]{0,4}(不知道|不清楚)[?]", "我真不知道?", True),
+    ("我(自己)?[^,。]{0,4}(不知道|不清楚)[?]", "我想要这个?", False),  # 我 alone is not enough
+    ("(什么|啥)(材质|材料)", "这是啥材料", True),
+    ("(什么|啥)(材质|材料)", "什么颜色 材料好吗", False),  # the words must stand together
+    ("有(的)?吗", "有的吗", True),
+    ("(a|b.*)c", "bxc", True),
+    ("(a|b.*)c", "xyc", False),
+    ("(好|.{0,3})吧?", "xyz", True),  # one branch needs nothing: no filter
+])
+def test_requirements(pattern: str, text: str, met: bool) -> None:
+    assert satisfied(requirement(pattern), text) is met
+    if not met:
+        assert re.search(pattern, text) is None
+
+
+def test_every_pack_regex_is_found_when_it_matches(engine: Engine) -> None:
+    matcher = engine._state.matcher
+    texts = [normalize(t).text for t in _sample_texts()]
+    for text in texts:
+        active = matcher._active_jobs(text)
+        for job, (_index, source, _weight) in enumerate(matcher.jobs):
+            if job not in active:
+                assert re.search(source, text) is None, (source, text)
+
+
+@pytest.fixture(scope="module")
+def regex_strategies(engine: Engine) -> list[tuple[int, str, st.SearchStrategy[str]]]:
+    out = []
+    for job, (_index, source, _weight) in enumerate(engine._state.matcher.jobs):
+        try:
+            out.append((job, source, st.from_regex(source)))
+        except Exception:  # a construct hypothesis cannot generate from
+            continue
+    return out
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_strings_made_to_match_a_pack_regex_activate_it(
+        engine: Engine, regex_strategies: list[tuple[int, str, st.SearchStrategy[str]]],
+        data: st.DataObject) -> None:
+    matcher = engine._state.matcher
+    assert len(regex_strategies) > len(matcher.jobs) // 2  # most patterns can be generated from
+    for job, source, strategy in regex_strategies:
+        text = data.draw(strategy, label=source)
+        assert job in matcher._active_jobs(text), (source, text)
+
+
+def test_block_pattern_is_jiebas() -> None:
+    assert JIEBA_BLOCK.pattern == import_jieba().re_han_default.pattern.strip("()")
+
+
+def test_is_token_agrees_with_a_full_cut(engine: Engine) -> None:
+    tokenizer = engine._state.tokenizer
+    for raw in _sample_texts():
+        text = normalize(raw).text
+        whole = {(s, e) for _, s, e in tokenizer.tokens(text)}
+        is_token = tokenizer.lazy(text)
+        for start in range(len(text)):
+            for end in range(start + 1, min(len(text), start + 4) + 1):
+                assert is_token(start, end) == ((start, end) in whole), (text, start, end)
