@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from .engine import Engine
 from .errors import InputError, PackError, Problem
-from .matching import Evidence
-from .results import Analysis, IntentMatch, Reply, TagMatch
+from .results import Analysis, Evidence, IntentMatch, Reply, TagMatch
 
 __version__ = "0.1.0"
 

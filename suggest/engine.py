@@ -18,9 +18,9 @@ from typing import Any
 
 from . import cache
 from .errors import InputError, PackError
-from .matching import Evidence, Hit, Hits, Matcher, NearMiss, noisy_or, to_evidence
+from .matching import Hit, Hits, Matcher, NearMiss, noisy_or, to_evidence
 from .normalize import MAX_INPUT_CHARS, Normalized, normalize
-from .results import Analysis, IntentMatch, Reply, TagMatch
+from .results import Analysis, Evidence, IntentMatch, Reply, TagMatch, assemble
 from .sources import PackSources
 from .tokenizer import Tokenizer
 
@@ -91,7 +91,8 @@ class _State:
             ):
                 del kept[rs.id]
         ranked = sorted(kept.items(), key=lambda item: -item[1])
-        return tuple(IntentMatch(id, score, _evidence(norm, found[id])) for id, score in ranked)
+        return tuple(assemble(IntentMatch, id=id, score=score, evidence=_evidence(norm, found[id]))
+                     for id, score in ranked)
 
 
 def _evidence(norm: Normalized, hits: list[Hit]) -> tuple[Evidence, ...]:
@@ -183,7 +184,7 @@ class Engine:
         stage = state.replies.stage(intents, norm.text)
         replies: tuple[Reply, ...] = state.replies.choose(intents, tags, stage, top=top, normalized=norm.text)
         done = time.perf_counter()
-        return Analysis(text=text, normalized=norm.text, intents=intents, tags=tags, replies=replies,
+        return assemble(Analysis, text=text, normalized=norm.text, intents=intents, tags=tags, replies=replies,
                         stage=stage, truncated=norm.truncated,
                         timings={"intents": matched - started, "total": done - started})
 
@@ -291,7 +292,7 @@ def _tags(state: _State, norm: Normalized, hits: Hits, history: tuple[str, ...],
             continue
         score = noisy_or(evidence)
         if score >= rs.threshold:
-            out.append(TagMatch(rs.id, score, _evidence(norm, evidence)))
+            out.append(assemble(TagMatch, id=rs.id, score=score, evidence=_evidence(norm, evidence)))
     return tuple(sorted(out, key=lambda m: -m.score))
 
 

@@ -13,31 +13,13 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from rapidfuzz import fuzz
 
 from .normalize import Normalized, is_emoji
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """Why a rule fired: its kind, its pattern, and what the buyer typed."""
-
-    kind: str  # keyword | variant | fuzzy | regex | together | signal | history
-    pattern: str
-    start: int  # span in the original text (end exclusive)
-    end: int
-    text: str
-    weight: float
-    # span in the normalised text, for negation checks; not part of the result
-    norm_span: tuple[int, int] = field(default=(0, 0), compare=False, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "pattern": self.pattern, "span": [self.start, self.end],
-                "text": self.text, "weight": round(self.weight, 3)}
-
+from .results import Evidence, assemble
 
 # What the matcher works with: (kind, pattern, start, end, weight), the span in the
 # normalised text. Cheap to make; turned into Evidence only for what is reported.
@@ -47,7 +29,8 @@ Hit = tuple[str, str, int, int, float]
 def to_evidence(norm: Normalized, hit: Hit) -> Evidence:
     kind, pattern, start, end, weight = hit
     o_start, o_end = norm.span(start, end)
-    return Evidence(kind, pattern, o_start, o_end, norm.original[o_start:o_end], weight, (start, end))
+    return assemble(Evidence, kind=kind, pattern=pattern, start=o_start, end=o_end,
+                    text=norm.original[o_start:o_end], weight=weight, norm_span=(start, end))
 
 
 @dataclass(frozen=True)

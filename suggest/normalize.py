@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from .errors import InputError
+from .results import assemble
 
 MAX_INPUT_CHARS = 2000  # a chat message longer than this is cut; Analysis says so
 
@@ -129,8 +130,8 @@ def normalize(text: str, limit: int = MAX_INPUT_CHARS) -> Normalized:
         # NFKC can turn one character into up to 18 (U+FDFA): keep the rules' work bounded
         text2, index = _strip(text2[:limit], index[:limit])
         truncated = True
-    return Normalized(original=original, text=text2, index=tuple(index), exclamations=exclamations,
-                      questions=questions, emoji=tuple(emoji), emotes=emotes, truncated=truncated)
+    return assemble(Normalized, original=original, text=text2, index=tuple(index), exclamations=exclamations,
+                    questions=questions, emoji=tuple(emoji), emotes=emotes, truncated=truncated)
 
 
 _MAX_CLUSTER = 32  # marks composed onto one letter; zalgo text beyond this is kept as is

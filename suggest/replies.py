@@ -140,7 +140,7 @@ def answer_order(intents: Sequence[IntentMatch]) -> list[IntentMatch]:
 _FITTING_CACHE_SIZE = 4096
 
 
-def _fit_order(item: tuple[float, int, dict[str, Any]]) -> tuple[float, int]:
+def _fit_order(item: tuple[float, int, Any]) -> tuple[float, int]:
     return (item[0], item[1])
 
 
@@ -157,7 +157,7 @@ class ReplyBook:
         self._topics = {rid: topic_words(text) for rid, text in self._rendered.items()}
         self._made: dict[tuple[str, str], Reply] = {}
         self._fitting_cache: dict[tuple[str, frozenset[str], frozenset[str], str | None],
-                                  tuple[list[tuple[float, int, dict[str, Any]]], tuple[dict[str, Any], ...]]] = {}
+                                  tuple[list[tuple[float, int, dict[str, Any]]], tuple[Reply, ...]]] = {}
         # intent -> topic pair -> the ids of its replies that name it
         self._pair_index: dict[str, dict[str, list[str]]] = {}
         for intent, replies in self.by_intent.items():
@@ -190,7 +190,7 @@ class ReplyBook:
         return None
 
     def candidates(self, intent: str, present: set[str] | frozenset[str], types: set[str] | frozenset[str],
-                   stage: str | None, said: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+                   stage: str | None, said: frozenset[str] = frozenset()) -> tuple[Reply, ...]:
         """The replies of ``intent`` that fit, best first.
 
         ``said`` is the topic words of what the buyer typed for this intent: a
@@ -198,7 +198,7 @@ class ReplyBook:
         """
         ranked, replies = self._fitting(intent, frozenset(present), frozenset(types), stage)
         if not said:
-            return list(replies)
+            return replies
         # which of these replies name what the buyer said (an index, not a scan of all)
         shared: dict[str, int] = {}
         pairs = self._pair_index.get(intent, {})
@@ -206,13 +206,13 @@ class ReplyBook:
             for reply_id in pairs.get(pair, ()):
                 shared[reply_id] = shared.get(reply_id, 0) + 1
         if not shared:
-            return list(replies)
-        rescored = sorted(((fit - min(_TOPIC_CAP, _TOPIC_PAIR * shared.get(reply["id"], 0)), order, reply)
-                           for fit, order, reply in ranked), key=_fit_order)
-        return [reply for _, _, reply in rescored]
+            return replies
+        rescored = sorted(((fit - min(_TOPIC_CAP, _TOPIC_PAIR * shared.get(reply.id, 0)), order, reply)
+                           for (fit, order, _), reply in zip(ranked, replies, strict=True)), key=_fit_order)
+        return tuple(reply for _, _, reply in rescored)
 
     def _fitting(self, intent: str, present: frozenset[str], types: frozenset[str],
-                 stage: str | None) -> tuple[list[tuple[float, int, dict[str, Any]]], tuple[dict[str, Any], ...]]:
+                 stage: str | None) -> tuple[list[tuple[float, int, dict[str, Any]]], tuple[Reply, ...]]:
         """Replies whose conditions hold, ranked before the topic bonus.
 
         A pure function of a small key (intents, buyer types, stage), so it is
@@ -241,9 +241,16 @@ class ReplyBook:
         ranked.sort(key=_fit_order)
         if len(self._fitting_cache) >= _FITTING_CACHE_SIZE:
             self._fitting_cache.clear()  # rare: a bound, not an eviction policy
-        result = (ranked, tuple(reply for _, _, reply in ranked))
+        result = (ranked, tuple(self._reply(reply, intent) for _, _, reply in ranked))
         self._fitting_cache[key] = result
         return result
+
+    def _reply(self, reply: dict[str, Any], intent: str) -> Reply:
+        """The rendered Reply (results are immutable: one object per reply and intent)."""
+        made = self._made.get((reply["id"], intent))
+        if made is None:
+            made = self._made[(reply["id"], intent)] = Reply(reply["id"], intent, self._rendered[reply["id"]])
+        return made
 
     def choose(self, intents: Sequence[IntentMatch], tags: Sequence[TagMatch], stage: str | None,
                top: int = 3, normalized: str | None = None) -> tuple[Reply, ...]:
@@ -255,28 +262,26 @@ class ReplyBook:
         if normalized is not None:
             # what the buyer said, once for the message: pairs some reply also names
             said = self._said_topics(normalized)
-            queues = [(m.id, self.candidates(m.id, present, types, stage, said)) for m in answer_order(intents)]
+            queues = [self.candidates(m.id, present, types, stage, said) for m in answer_order(intents)]
         else:
-            queues = [(m.id, self.candidates(m.id, present, types, stage, self._said_topics(said_for(m))))
+            queues = [self.candidates(m.id, present, types, stage, self._said_topics(said_for(m)))
                       for m in answer_order(intents)]
         chosen: list[Reply] = []
         seen: set[str] = set()
+        longest = max(len(q) for q in queues)
         depth = 0
-        while len(chosen) < top and any(depth < len(q) for _, q in queues):
-            for intent, queue in queues:
-                if depth < len(queue) and len(chosen) < top:
+        while depth < longest:
+            for queue in queues:
+                if depth < len(queue):
                     reply = queue[depth]
                     # a reply listed under two intents (or rendering alike) is offered once
-                    if reply["id"] in seen:
+                    if reply.id in seen or reply.text in seen:
                         continue
-                    text = self._rendered[reply["id"]]
-                    if text in seen:
-                        continue
-                    seen.update((reply["id"], text))
-                    made = self._made.get((reply["id"], intent))
-                    if made is None:  # results are immutable: one Reply per (reply, intent)
-                        made = self._made[(reply["id"], intent)] = Reply(reply["id"], intent, text)
-                    chosen.append(made)
+                    seen.add(reply.id)
+                    seen.add(reply.text)
+                    chosen.append(reply)
+                    if len(chosen) == top:
+                        return tuple(chosen)
             depth += 1
         return tuple(chosen)
 

@@ -3,9 +3,41 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from .matching import Evidence
+_T = TypeVar("_T")
+
+
+def assemble(cls: type[_T], **fields: Any) -> _T:
+    """A frozen result made from all of its fields, for the per-message hot path.
+
+    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``;
+    filling ``__dict__`` in one call builds the same object in about half the time.
+    Every field must be given (no defaults are applied).
+    """
+    made = object.__new__(cls)
+    made.__dict__.update(fields)
+    return made
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why a rule fired: its kind, its pattern, and what the buyer typed."""
+
+    kind: str  # keyword | variant | fuzzy | regex | together | signal | history
+    pattern: str
+    start: int  # span in the original text (end exclusive)
+    end: int
+    text: str
+    weight: float
+    # span in the normalised text, for negation checks; not part of the result
+    norm_span: tuple[int, int] = field(default=(0, 0), compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "pattern": self.pattern, "span": [self.start, self.end],
+                "text": self.text, "weight": round(self.weight, 3)}
+
+
 
 
 @dataclass(frozen=True)

@@ -83,3 +83,16 @@ def test_broken_pack_raises_one_error_type_with_file_and_line(tmp_path: Path,
 def test_unusable_text_is_an_input_error(bad: object) -> None:
     with pytest.raises(InputError):
         Engine().analyze(bad)  # type: ignore[arg-type]
+
+
+def test_results_made_on_the_hot_path_equal_ones_made_the_usual_way() -> None:
+    from suggest.results import Evidence, IntentMatch, assemble
+
+    evidence = Evidence("keyword", "包邮", 0, 2, "包邮", 0.8, (0, 2))
+    fast = assemble(Evidence, kind="keyword", pattern="包邮", start=0, end=2, text="包邮", weight=0.8,
+                    norm_span=(0, 2))
+    assert fast == evidence and hash(fast) == hash(evidence) and repr(fast) == repr(evidence)
+    match = assemble(IntentMatch, id="shipping", score=0.9, evidence=(fast,))
+    assert match == IntentMatch("shipping", 0.9, (evidence,))
+    with pytest.raises(AttributeError):
+        match.score = 1.0  # type: ignore[misc]

@@ -16,10 +16,9 @@ import pytest
 import yaml
 
 from suggest import Engine, PackError
-from suggest.matching import Evidence
 from suggest.packs import INTENT_IDS, load_packs
 from suggest.replies import ReplyBook, answer_order, topic_words
-from suggest.results import IntentMatch, TagMatch
+from suggest.results import Evidence, IntentMatch, TagMatch
 from suggest.sources import PackSources, bundled_dir
 from suggest.templates import TemplateError, render, template_fields
 
