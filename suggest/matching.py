@@ -174,8 +174,8 @@ class Matcher:
                             for string in atom:
                                 bits_by_string[string] = bits_by_string.get(string, 0) | bit
                         masks.append(mask)
-                        # looked at when the atom of the alternative with fewest strings occurs
-                        for string in min(alt, key=len):
+                        # looked at when the alternative's most selective atom (the first) occurs
+                        for string in alt[0]:
                             jobs_by_string.setdefault(string, set()).add(job)
                     self.job_masks[job] = tuple(masks)
         self.job_finder = _automaton({s: (bits, frozenset(jobs_by_string.get(s, ())))

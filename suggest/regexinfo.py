@@ -23,6 +23,7 @@ _MAX_SET = 64  # larger sets of strings are not worth a filter
 _MAX_ALTERNATIVES = 12
 _MAX_ATOMS = 3  # per alternative: the most selective ones
 # Characters found in most messages filter little on their own.
+_COMMON_COST = 100
 _COMMON = frozenset("的了不是我你有在这个么吗呢吧啊就都也还要能会说没一人好")
 
 Atom = frozenset[str]
@@ -39,7 +40,8 @@ def requirement(pattern: str) -> Requirement | None:
     found = _sequence(list(parsed))
     if found is None:
         return None
-    return sorted(sorted(sorted(atom) for atom in alt) for alt in found)
+    # atoms best first: the matcher looks a regex up by the first atom of each alternative
+    return sorted([sorted(atom) for atom in sorted(alt, key=_atom_key)] for alt in found)
 
 
 def satisfied(need: Requirement | None, text: str) -> bool:
@@ -51,7 +53,7 @@ def satisfied(need: Requirement | None, text: str) -> bool:
 
 def _cost(atom: Atom) -> int:
     """How often an atom is met by chance (lower is a better filter)."""
-    return sum(1 if len(s) > 1 else (100 if s in _COMMON else 5) for s in atom)
+    return sum(1 if len(s) > 1 else (_COMMON_COST if s in _COMMON else 5) for s in atom)
 
 
 def _atom_key(atom: Atom) -> tuple[int, list[str]]:
@@ -63,7 +65,9 @@ def _best_atom(alt: Alternative) -> Atom:
 
 
 def _trim(alt: Alternative) -> Alternative:
-    return frozenset(sorted(alt, key=_atom_key)[:_MAX_ATOMS])
+    """The most selective atoms; a lone common character (我, 的) only when nothing better."""
+    ranked = sorted(alt, key=_atom_key)
+    return frozenset(ranked[:_MAX_ATOMS])
 
 
 def _and(left: list[Alternative], right: list[Alternative]) -> list[Alternative]:
