@@ -31,6 +31,7 @@ _BARE_ANSWER = re.compile(r"^(是的?|对的?|对啊|是啊|不是|没有|没|�
 _FOLLOW_UP_MAX_CHARS = 14
 # 那M呢, 那40的呢: a follow-up that carries the last question over to a new value.
 _FOLLOW_UP = re.compile(r"^(那|那么)?[^，。,]{1,8}呢[?？]?$")
+_HISTORY_SIGNALS = frozenset(("short_messages", "history_intents"))
 _ONLY_PUNCTUATION = re.compile(r"^[\s?？.。!！~～…]*$")
 
 
@@ -41,9 +42,13 @@ class _State:
         self.sources = sources
         self.matcher = Matcher([program["intents"], program["tags"]], program["pinyin"])
         self.intent_sets, self.tag_sets = self.matcher.groups
-        self.intent_by_id = self.matcher.by_id[0]
+        self.intent_by_id, self.tag_by_id = self.matcher.by_id
+        self.intent_order = {rs.id: i for i, rs in enumerate(self.intent_sets)}
+        self.tag_order = {rs.id: i for i, rs in enumerate(self.tag_sets)}
         self.yielding = [rs for rs in self.intent_sets if rs.yields_to]
         self.signalled = [rs for rs in self.tag_sets if rs.signals]
+        # those with a signal that reads the current message alone (not the history)
+        self.signalled_now = [rs for rs in self.signalled if set(rs.signals) - _HISTORY_SIGNALS]
         freq, total = program["jieba"]
         self.tokenizer = Tokenizer(freq, total)
         self.shop: dict[str, Any] = program["shop"]
@@ -73,15 +78,12 @@ class _State:
         scored: dict[str, float] = {}
         excluded = hits.excluded[0]
         found = hits.groups[0]
-        for rs in self.intent_sets:
-            if rs.id in excluded:
-                continue
-            evidence = found.get(rs.id)
-            if not evidence:
-                continue
-            score = noisy_or(evidence)
-            if score >= rs.threshold:
-                scored[rs.id] = score
+        by_id = self.intent_by_id
+        for rs_id, evidence in found.items():  # only the packs that found something
+            if rs_id not in excluded:
+                score = noisy_or(evidence)
+                if score >= by_id[rs_id].threshold:
+                    scored[rs_id] = score
         kept = dict(scored)
         for rs in self.yielding:
             if rs.id in kept and any(
@@ -90,16 +92,23 @@ class _State:
                 for other in rs.yields_to
             ):
                 del kept[rs.id]
-        ranked = sorted(kept.items(), key=lambda item: -item[1])
+        order = self.intent_order
+        ranked = sorted(kept.items(), key=lambda item: (-item[1], order[item[0]]))  # ties: pack order
         return tuple(assemble(IntentMatch, id=id, score=score, evidence=_evidence(norm, found[id]))
                      for id, score in ranked)
 
 
+def _strongest_first(hit: Hit) -> tuple[float, int]:
+    return (-hit[4], hit[2])
+
+
 def _evidence(norm: Normalized, hits: list[Hit]) -> tuple[Evidence, ...]:
     """The hits that produced a result, strongest first, each once, as Evidence."""
+    if len(hits) == 1:  # the common case
+        return (to_evidence(norm, hits[0]),)
     seen: set[tuple[str, str, int]] = set()
     out = []
-    for hit in sorted(hits, key=lambda h: (-h[4], h[2])):
+    for hit in sorted(hits, key=_strongest_first):
         key = (hit[0], hit[1], hit[2])
         if key not in seen:
             seen.add(key)
@@ -282,18 +291,22 @@ def _tags(state: _State, norm: Normalized, hits: Hits, history: tuple[str, ...],
           intents: tuple[IntentMatch, ...]) -> tuple[TagMatch, ...]:
     out = []
     found, excluded = hits.groups[1], hits.excluded[1]
-    for rs in state.tag_sets:
-        if rs.id in excluded or (rs.id not in found and not rs.signals):
+    # only the types whose rules found something, or that read signals
+    signalled = state.signalled if history else state.signalled_now
+    rule_sets = [state.tag_by_id[i] for i in found] + [rs for rs in signalled if rs.id not in found]
+    for rs in rule_sets:
+        if rs.id in excluded:
             continue
-        evidence = list(found.get(rs.id, ()))
+        evidence = found.get(rs.id, [])
         if rs.signals:
-            evidence.extend(_signals(state, rs.signals, norm, history, intents))
+            evidence = evidence + _signals(state, rs.signals, norm, history, intents)
         if not evidence:
             continue
         score = noisy_or(evidence)
         if score >= rs.threshold:
             out.append(assemble(TagMatch, id=rs.id, score=score, evidence=_evidence(norm, evidence)))
-    return tuple(sorted(out, key=lambda m: -m.score))
+    order = state.tag_order
+    return tuple(sorted(out, key=lambda m: (-m.score, order[m.id])))
 
 
 _DIGIT_RUN = re.compile(r"\d+")
@@ -308,30 +321,30 @@ def _signals(state: _State, signals: dict[str, Any], norm: Normalized, history: 
              intents: tuple[IntentMatch, ...]) -> list[Hit]:
     out: list[Hit] = []
     size = len(norm.text)
-    rule = signals.get("exclamations")
-    if rule and norm.exclamations >= rule["min"]:
-        out.append(("signal", f"exclamations>={rule['min']}", 0, size, rule["weight"]))
-    rule = signals.get("questions")
-    if rule and norm.questions >= rule["min"]:
-        out.append(("signal", f"questions>={rule['min']}", 0, size, rule["weight"]))
-    rule = signals.get("long_message")
-    if rule and size >= rule["min_chars"]:
-        out.append(("signal", f"long_message>={rule['min_chars']}", 0, size, rule["weight"]))
-    if not history:
-        return out  # the other signals read the buyer's earlier messages
-    rule = signals.get("short_messages")
-    if rule and len(history) >= rule.get("min_history", 1):
-        limit = rule["max_chars"]
-        if _terse_length(norm.text) <= limit and all(
-                _terse_length(normalize(h).text) <= limit for h in history):
-            out.append(("signal", f"short_messages<={limit}", 0, size, rule["weight"]))
-    rule = signals.get("history_intents")
-    if rule:
-        wanted = set(rule["intents"])
-        window = rule.get("window", 3)
-        recent = [state.own_intents(h) for h in history[-(window - 1):]] if window > 1 else []
-        count = sum(1 for found in [*recent, intents] if wanted & {m.id for m in found})
-        if count >= rule["min"]:
-            out.append(("signal", f"history_intents:{'/'.join(sorted(wanted))}>={rule['min']}", 0, size,
-                        rule["weight"]))
+    for name, rule in signals.items():
+        if name == "exclamations":
+            if norm.exclamations >= rule["min"]:
+                out.append(("signal", f"exclamations>={rule['min']}", 0, size, rule["weight"]))
+        elif name == "questions":
+            if norm.questions >= rule["min"]:
+                out.append(("signal", f"questions>={rule['min']}", 0, size, rule["weight"]))
+        elif name == "long_message":
+            if size >= rule["min_chars"]:
+                out.append(("signal", f"long_message>={rule['min_chars']}", 0, size, rule["weight"]))
+        elif not history:
+            continue  # the other signals read the buyer's earlier messages
+        elif name == "short_messages":
+            if len(history) >= rule.get("min_history", 1):
+                limit = rule["max_chars"]
+                if _terse_length(norm.text) <= limit and all(
+                        _terse_length(normalize(h).text) <= limit for h in history):
+                    out.append(("signal", f"short_messages<={limit}", 0, size, rule["weight"]))
+        elif name == "history_intents":
+            wanted = set(rule["intents"])
+            window = rule.get("window", 3)
+            recent = [state.own_intents(h) for h in history[-(window - 1):]] if window > 1 else []
+            count = sum(1 for found in [*recent, intents] if wanted & {m.id for m in found})
+            if count >= rule["min"]:
+                out.append(("signal", f"history_intents:{'/'.join(sorted(wanted))}>={rule['min']}", 0, size,
+                            rule["weight"]))
     return out

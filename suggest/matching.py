@@ -59,6 +59,9 @@ class RuleSet:
         self.fuzzy_weight: float = phrases[1] if phrases else 0.0
         self.phrases: list[tuple[str, frozenset[str]]] = [(p, frozenset(p)) for p in (phrases[2] if phrases else [])]
         self.together: list[tuple[list[list[str]], float]] = [(g, w) for g, w in data["together"]]
+        # one alternation per group: is some word of every group in the message? (one C search each)
+        self.together_tests: list[list[re.Pattern[str]]] = [
+            [re.compile("|".join(re.escape(w) for w in group)) for group in groups] for groups, _ in self.together]
         self.only: list[tuple[dict[str, tuple[str, ...]], frozenset[str], float, str]] = []
         for words, particles, weight in data.get("only", []):
             by_first: dict[str, list[str]] = {}
@@ -144,12 +147,14 @@ class Matcher:
         self.exclude_jobs: list[list[int]] = [[] for _ in self.rule_sets]
         jobs_by_string: dict[str, set[int]] = {}
         self.always: list[int] = []
-        # Each distinct atom of a requirement is a bit; an alternative is met when all of
-        # its bits are present. A string's automaton value carries the bits of the atoms
-        # it belongs to and the jobs to look at when it occurs.
-        atom_bit: dict[frozenset[str], int] = {}
-        bits_by_string: dict[str, int] = {}
-        self.job_masks: dict[int, tuple[int, ...]] = {}
+        # Each distinct atom of a requirement has a number; an alternative is met when all
+        # of its atoms are present. A string's automaton value carries the atoms it belongs
+        # to and the jobs to look at when it occurs. A job of one atom (most) is met as
+        # soon as it is looked at.
+        atom_number: dict[frozenset[str], int] = {}
+        atoms_by_string: dict[str, set[int]] = {}
+        self.job_alternatives: dict[int, tuple[frozenset[int], ...]] = {}
+        self.plain_jobs: set[int] = set()
         self._compiled: dict[str, re.Pattern[str]] = {}
         for index, rs in enumerate(self.rule_sets):
             kinds = (("regex", rs.regex), ("negation", [(p, 0.0, n) for p, n in rs.negations]),
@@ -165,21 +170,24 @@ class Matcher:
                     if need is None:
                         self.always.append(job)
                         continue
-                    masks = []
+                    alternatives = []
                     for alt in need:
-                        mask = 0
+                        numbers = []
                         for atom in alt:
-                            bit = atom_bit.setdefault(atom, 1 << len(atom_bit))
-                            mask |= bit
+                            number = atom_number.setdefault(atom, len(atom_number))
+                            numbers.append(number)
                             for string in atom:
-                                bits_by_string[string] = bits_by_string.get(string, 0) | bit
-                        masks.append(mask)
+                                atoms_by_string.setdefault(string, set()).add(number)
+                        alternatives.append(frozenset(numbers))
                         # looked at when the alternative's most selective atom (the first) occurs
                         for string in alt[0]:
                             jobs_by_string.setdefault(string, set()).add(job)
-                    self.job_masks[job] = tuple(masks)
-        self.job_finder = _automaton({s: (bits, frozenset(jobs_by_string.get(s, ())))
-                                      for s, bits in bits_by_string.items()})
+                    if len(need) == 1 and len(need[0]) == 1:
+                        self.plain_jobs.add(job)
+                    else:
+                        self.job_alternatives[job] = tuple(alternatives)
+        self.job_finder = _automaton({s: (frozenset(atoms), frozenset(jobs_by_string.get(s, ())))
+                                      for s, atoms in atoms_by_string.items()})
         self.keyword_finder = _automaton({w: (w, tuple(e)) for w, e in self.keywords.items()})
         self.special = [i for i, rs in enumerate(self.rule_sets) if rs.only or rs.together]
         # fuzzy phrases: a phrase typed with a slip or two still shares a pair of
@@ -232,9 +240,9 @@ class Matcher:
             for words_by_first, particles, weight, shown in rs.only:
                 if _made_of(text, words_by_first, particles):
                     found.setdefault(index, []).append(("only", shown, 0, len(text), weight))
-            for groups, weight in rs.together:
+            for (groups, weight), tests in zip(rs.together, rs.together_tests, strict=True):
                 # cheap test first; negations only matter when every group is there
-                if not all(any(word in text for word in group) for group in groups):
+                if not all(test.search(text) for test in tests):
                     continue
                 negated = self._negated(index, text, active)
                 spans = []
@@ -272,17 +280,18 @@ class Matcher:
 
     def _active_jobs(self, text: str) -> set[int]:
         """The regex jobs whose required strings all occur in ``text`` (only they can match)."""
-        present = 0
+        present: set[int] = set()
         candidates: set[int] = set()
-        for _end, (bits, jobs) in self.job_finder.iter(text):
-            present |= bits
+        for _end, (atoms, jobs) in self.job_finder.iter(text):
+            present |= atoms
             if jobs:
                 candidates |= jobs
-        active = set(self.always)
-        masks = self.job_masks
-        for job in candidates:
-            for mask in masks[job]:
-                if present & mask == mask:
+        active = candidates & self.plain_jobs
+        active.update(self.always)
+        alternatives = self.job_alternatives
+        for job in candidates.difference(active):
+            for alt in alternatives[job]:
+                if alt <= present:
                     active.add(job)
                     break
         return active

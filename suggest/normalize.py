@@ -50,16 +50,21 @@ class Normalized:
     emoji: tuple[str, ...]
     emotes: tuple[str, ...]
     truncated: bool
+    # the original may hold combining marks (False when every character took the fast path)
+    marks: bool = True
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """Original-text span of normalised ``text[start:end]``."""
-        if not self.index or start >= end:
+        index = self.index
+        size = len(index)
+        if not size or start >= end:
             return (0, 0)
-        first = self.index[min(start, len(self.index) - 1)]
-        stop = self.index[min(end, len(self.index)) - 1] + 1
-        # a letter's combining marks were folded into it: the span takes them too
-        while stop < len(self.original) and unicodedata.category(self.original[stop])[0] == "M":
-            stop += 1
+        first = index[start if start < size else size - 1]
+        stop = index[(end if end < size else size) - 1] + 1
+        if self.marks:
+            # a letter's combining marks were folded into it: the span takes them too
+            while stop < len(self.original) and unicodedata.category(self.original[stop])[0] == "M":
+                stop += 1
         return (first, stop)
 
     def to_dict(self) -> dict[str, Any]:
@@ -131,7 +136,8 @@ def normalize(text: str, limit: int = MAX_INPUT_CHARS) -> Normalized:
         text2, index = _strip(text2[:limit], index[:limit])
         truncated = True
     return assemble(Normalized, original=original, text=text2, index=tuple(index), exclamations=exclamations,
-                    questions=questions, emoji=tuple(emoji), emotes=emotes, truncated=truncated)
+                    questions=questions, emoji=tuple(emoji), emotes=emotes, truncated=truncated,
+                    marks=not fast)
 
 
 _MAX_CLUSTER = 32  # marks composed onto one letter; zalgo text beyond this is kept as is
