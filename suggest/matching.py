@@ -186,9 +186,9 @@ class Matcher:
                         self.plain_jobs.add(job)
                     else:
                         self.job_alternatives[job] = tuple(alternatives)
-        self.job_finder = _automaton({s: (frozenset(atoms), frozenset(jobs_by_string.get(s, ())))
+        self.job_finder = automaton({s: (frozenset(atoms), frozenset(jobs_by_string.get(s, ())))
                                       for s, atoms in atoms_by_string.items()})
-        self.keyword_finder = _automaton({w: (w, tuple(e)) for w, e in self.keywords.items()})
+        self.keyword_finder = automaton({w: (w, tuple(e)) for w, e in self.keywords.items()})
         self.special = [i for i, rs in enumerate(self.rule_sets) if rs.only or rs.together]
         # fuzzy phrases: a phrase typed with a slip or two still shares a pair of
         # neighbouring characters with the message; only those phrases are scored
@@ -200,7 +200,7 @@ class Matcher:
                 self.phrases.append((phrase, index, phrase_chars))
                 for pair in {phrase[i:i + 2] for i in range(len(phrase) - 1)}:
                     phrases_by_pair.setdefault(pair, []).append(number)
-        self.phrase_finder = _automaton({p: tuple(n) for p, n in phrases_by_pair.items()})
+        self.phrase_finder = automaton({p: tuple(n) for p, n in phrases_by_pair.items()})
         # Slips are found on a "syllable string": each CJK character replaced by one
         # private-use character per toneless syllable, so 包油 and 包邮 read the same.
         codes: dict[str, str] = {}
@@ -212,7 +212,7 @@ class Matcher:
             parts = key.split(" ")
             if all(p in codes for p in parts):
                 coded_keys.setdefault("".join(codes[p] for p in parts), []).extend(entries)
-        self.variant_finder = _automaton({k: (len(k), tuple(e)) for k, e in coded_keys.items()})
+        self.variant_finder = automaton({k: (len(k), tuple(e)) for k, e in coded_keys.items()})
 
     def match(self, norm: Normalized, is_token: Callable[[int, int], bool], near: bool = False) -> Hits:
         """``is_token(start, end)`` says whether a span is a whole jieba token; it is
@@ -399,16 +399,16 @@ def _made_of(text: str, words: dict[str, tuple[str, ...]], particles: frozenset[
     return found
 
 
-def _automaton(words: dict[str, Any]) -> Any:
+def automaton(words: dict[str, Any]) -> Any:
     """An Aho-Corasick automaton: every occurrence of every word in one pass, in C."""
     import ahocorasick
 
-    automaton = ahocorasick.Automaton()
+    built = ahocorasick.Automaton()
     for word, value in words.items():
-        automaton.add_word(word, value)
+        built.add_word(word, value)
     if words:
-        automaton.make_automaton()
-    return _Finder(automaton if words else None)
+        built.make_automaton()
+    return _Finder(built if words else None)
 
 
 class _Finder:

@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from .matching import automaton
 from .normalize import normalize
 from .results import IntentMatch, Reply, TagMatch
 from .templates import TemplateError, render
@@ -134,6 +135,8 @@ def answer_order(intents: Sequence[IntentMatch]) -> list[IntentMatch]:
         group = 0 if match.id in _FIRST else 2 if match.id in _LAST else 1
         return (group, index)
 
+    if len(intents) == 1:
+        return list(intents)
     return [m for _, m in sorted(enumerate(intents), key=rank)]
 
 
@@ -157,7 +160,8 @@ class ReplyBook:
         self._topics = {rid: topic_words(text) for rid, text in self._rendered.items()}
         self._made: dict[tuple[str, str], Reply] = {}
         self._fitting_cache: dict[tuple[str, frozenset[str], frozenset[str], str | None],
-                                  tuple[list[tuple[float, int, dict[str, Any]]], tuple[Reply, ...]]] = {}
+                                  tuple[list[tuple[float, int, dict[str, Any]]], tuple[Reply, ...],
+                                        dict[str, int]]] = {}
         # intent -> topic pair -> the ids of its replies that name it
         self._pair_index: dict[str, dict[str, list[str]]] = {}
         for intent, replies in self.by_intent.items():
@@ -166,7 +170,8 @@ class ReplyBook:
                 for pair in self._topics[reply["id"]]:
                     index.setdefault(pair, []).append(reply["id"])
             self._pair_index[intent] = index
-        self._topic_universe = frozenset().union(*self._topics.values()) if self._topics else frozenset()
+        universe = frozenset().union(*self._topics.values()) if self._topics else frozenset()
+        self._topic_finder = automaton({pair: pair for pair in universe})
         # conditions, read once: (reply, types, stages, with, without, priority)
         self._conditions = {
             intent: [(r, frozenset(r.get("types", [])), tuple(r.get("stages", [])), frozenset(r.get("with", [])),
@@ -190,29 +195,42 @@ class ReplyBook:
         return None
 
     def candidates(self, intent: str, present: set[str] | frozenset[str], types: set[str] | frozenset[str],
-                   stage: str | None, said: frozenset[str] = frozenset()) -> tuple[Reply, ...]:
-        """The replies of ``intent`` that fit, best first.
+                   stage: str | None, said: frozenset[str] = frozenset(), limit: int | None = None
+                   ) -> tuple[Reply, ...]:
+        """The replies of ``intent`` that fit, best first (the first ``limit`` of them).
 
         ``said`` is the topic words of what the buyer typed for this intent: a
         reply naming them (退差价 -> 差价) answers the question asked.
         """
-        ranked, replies = self._fitting(intent, frozenset(present), frozenset(types), stage)
-        if not said:
-            return replies
-        # which of these replies name what the buyer said (an index, not a scan of all)
+        ranked, replies, position = self._fitting(intent, frozenset(present), frozenset(types), stage)
+        wanted = len(replies) if limit is None else limit
         shared: dict[str, int] = {}
-        pairs = self._pair_index.get(intent, {})
-        for pair in said:
-            for reply_id in pairs.get(pair, ()):
-                shared[reply_id] = shared.get(reply_id, 0) + 1
-        if not shared:
-            return replies
-        rescored = sorted(((fit - min(_TOPIC_CAP, _TOPIC_PAIR * shared.get(reply.id, 0)), order, reply)
-                           for (fit, order, _), reply in zip(ranked, replies, strict=True)), key=_fit_order)
-        return tuple(reply for _, _, reply in rescored)
+        if said:
+            # which replies name what the buyer said (an index, not a scan of all)
+            pairs = self._pair_index.get(intent, {})
+            for pair in said:
+                for reply_id in pairs.get(pair, ()):
+                    shared[reply_id] = shared.get(reply_id, 0) + 1
+        # Naming the topic only moves a reply up, so the best ``wanted`` are among the
+        # named ones (rescored) and the first ``wanted`` of the others.
+        boosted = []
+        for reply_id, count in shared.items():
+            at = position.get(reply_id)
+            if at is not None:
+                fit, order, _ = ranked[at]
+                boosted.append((fit - min(_TOPIC_CAP, _TOPIC_PAIR * count), order, replies[at]))
+        if not boosted:
+            return replies[:wanted]
+        rest = []
+        for (fit, order, _), reply in zip(ranked, replies, strict=True):
+            if reply.id not in shared:
+                rest.append((fit, order, reply))
+                if len(rest) == wanted:
+                    break
+        return tuple(reply for _, _, reply in sorted(boosted + rest, key=_fit_order)[:wanted])
 
-    def _fitting(self, intent: str, present: frozenset[str], types: frozenset[str],
-                 stage: str | None) -> tuple[list[tuple[float, int, dict[str, Any]]], tuple[Reply, ...]]:
+    def _fitting(self, intent: str, present: frozenset[str], types: frozenset[str], stage: str | None
+                 ) -> tuple[list[tuple[float, int, dict[str, Any]]], tuple[Reply, ...], dict[str, int]]:
         """Replies whose conditions hold, ranked before the topic bonus.
 
         A pure function of a small key (intents, buyer types, stage), so it is
@@ -241,7 +259,8 @@ class ReplyBook:
         ranked.sort(key=_fit_order)
         if len(self._fitting_cache) >= _FITTING_CACHE_SIZE:
             self._fitting_cache.clear()  # rare: a bound, not an eviction policy
-        result = (ranked, tuple(self._reply(reply, intent) for _, _, reply in ranked))
+        result = (ranked, tuple(self._reply(reply, intent) for _, _, reply in ranked),
+                  {reply["id"]: at for at, (_, _, reply) in enumerate(ranked)})
         self._fitting_cache[key] = result
         return result
 
@@ -259,13 +278,14 @@ class ReplyBook:
             return ()
         present = frozenset(m.id for m in intents)
         types = frozenset(t.id for t in tags)
-        if normalized is not None:
-            # what the buyer said, once for the message: pairs some reply also names
-            said = self._said_topics(normalized)
-            queues = [self.candidates(m.id, present, types, stage, said) for m in answer_order(intents)]
-        else:
-            queues = [self.candidates(m.id, present, types, stage, self._said_topics(said_for(m)))
-                      for m in answer_order(intents)]
+        # what the buyer said, once for the message: pairs some reply also names
+        said = self._said_topics(normalized) if normalized is not None else None
+        # A queue gives at most ``top`` replies and skips at most ``top`` already given.
+        depth_needed = 2 * top
+        queues = [self.candidates(m.id, present, types, stage,
+                                  said if said is not None else self._said_topics(said_for(m)),
+                                  limit=depth_needed)
+                  for m in answer_order(intents)]
         chosen: list[Reply] = []
         seen: set[str] = set()
         longest = max(len(q) for q in queues)
@@ -287,7 +307,7 @@ class ReplyBook:
 
     def _said_topics(self, said: str) -> frozenset[str]:
         """topic_words(said), restricted to pairs some reply names (the only ones that count)."""
-        return frozenset([said[i:i + 2] for i in range(len(said) - 1)]).intersection(self._topic_universe)
+        return frozenset([pair for _end, pair in self._topic_finder.iter(said)])
 
     def by_id(self, reply_id: str) -> Reply | None:
         """One reply by its id, rendered (None when no pack has it)."""

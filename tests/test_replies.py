@@ -17,7 +17,7 @@ import yaml
 
 from suggest import Engine, PackError
 from suggest.packs import INTENT_IDS, load_packs
-from suggest.replies import ReplyBook, answer_order, topic_words
+from suggest.replies import _TOPIC_CAP, _TOPIC_PAIR, ReplyBook, answer_order, topic_words
 from suggest.results import Evidence, IntentMatch, TagMatch
 from suggest.sources import PackSources, bundled_dir
 from suggest.templates import TemplateError, render, template_fields
@@ -427,3 +427,25 @@ def test_engine_answers_a_clear_question_from_the_right_pack() -> None:
     assert analysis.replies
     assert analysis.replies[0].intent == "shipping"
     assert analysis.stage == "pre_sale"
+
+
+@pytest.mark.parametrize("text", ["退差价 降价了", "正品吗 有没有防伪", "顺丰 新疆能发吗", "少发了一个 补发",
+                                  "返现 好评", "什么时候发货 到哪了", "在吗"])
+@pytest.mark.parametrize("types", [(), ("haggler",), ("irritable", "skeptical")])
+def test_topic_ranking_with_a_limit_is_the_full_ranking_cut(book: ReplyBook, text: str,
+                                                            types: tuple[str, ...]) -> None:
+    """Rescoring only the replies that name the topic gives the order a full re-sort gives."""
+    said_pairs = book._said_topics(text)
+    for intent in INTENT_IDS:
+        for stage in ("pre_sale", "in_sale", "after_sale", None):
+            present, kinds = frozenset([intent]), frozenset(types)
+            ranked, replies, _ = book._fitting(intent, present, kinds, stage)
+            counts = {r.id: sum(1 for pair in said_pairs if r.id in book._pair_index[intent].get(pair, ()))
+                      for r in replies}
+            expected = [r for _, _, r in sorted(
+                ((fit - min(_TOPIC_CAP, _TOPIC_PAIR * counts[r.id]), order, r)
+                 for (fit, order, _), r in zip(ranked, replies, strict=True)), key=lambda t: (t[0], t[1]))]
+            assert list(book.candidates(intent, present, kinds, stage, said_pairs)) == expected
+            for limit in (1, 3, 6):
+                assert list(book.candidates(intent, present, kinds, stage, said_pairs, limit=limit)) == \
+                    expected[:limit]
