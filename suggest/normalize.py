@@ -31,8 +31,9 @@ _EMOTE = re.compile(r"\[[\u4e00-\u9fff]{1,4}\]")
 # Text the chat client inserts around the buyer's words, not the buyer's own.
 _BOILERPLATE = re.compile(r"请选择咨询订单|京东快递\(移动端\)|\(移动端\)|订单号[:：]?(?=\s*#)")
 _NUMBER_TOKENS = {"数字", "订单", "金额", "电话", "手机"}
-_SPACE = re.compile(r"\s{2,}|[^\S ]")  # runs, and any white space that is not a plain space
-_PUNCT_RUN = re.compile(r"([!?.,~…。，、！？～;；:：\-—·^_])\1+")
+# A run of one punctuation mark becomes one mark; a run of white space, or white space
+# that is not a plain space, becomes one space. (The two never overlap: one pass.)
+_COLLAPSE = re.compile(r"([!?.,~…。，、！？～;；:：\-—·^_])\1+|\s{2,}|[^\S ]")
 _EMOJI_RANGES = ((0x1F300, 0x1FAFF), (0x2600, 0x27BF), (0x1F000, 0x1F2FF), (0xFE0F, 0xFE0F),
                  (0x2300, 0x23FF), (0x2B00, 0x2BFF))  # the last two: ⌚⏰⏳, ⭐⭕
 _DROPPED = frozenset(("Cc", "Cf", "Cs", "Co", "Cn"))  # controls, format/direction marks, surrogates
@@ -128,9 +129,9 @@ def normalize(text: str, limit: int = MAX_INPUT_CHARS) -> Normalized:
         text2, index = _substitute(text2, index, _EMOTE, lambda m: " ")
     if "订单" in text2 or "移动端" in text2:
         text2, index = _substitute(text2, index, _BOILERPLATE, lambda m: " ")
-    text2, index = _substitute(text2, index, _PUNCT_RUN, lambda m: m.group(1))
-    text2, index = _substitute(text2, index, _SPACE, lambda m: " ")
-    text2, index = _strip(text2, index)
+    text2, index = _substitute(text2, index, _COLLAPSE, _collapsed)
+    if text2[:1] == " " or text2[-1:] == " ":
+        text2, index = _strip(text2, index)
     if len(text2) > limit:
         # NFKC can turn one character into up to 18 (U+FDFA): keep the rules' work bounded
         text2, index = _strip(text2[:limit], index[:limit])
@@ -209,6 +210,10 @@ _TERMINAL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x9b[0-?]*[ -/]*[@-~]"
 
 def _terminal_positions(text: str) -> frozenset[int]:
     return frozenset(i for m in _TERMINAL.finditer(text) for i in range(m.start(), m.end()))
+
+
+def _collapsed(match: re.Match[str]) -> str:
+    return match.group(1) or " "
 
 
 def _placeholder_text(match: re.Match[str]) -> str:
