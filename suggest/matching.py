@@ -186,9 +186,6 @@ class Matcher:
                         self.plain_jobs.add(job)
                     else:
                         self.job_alternatives[job] = tuple(alternatives)
-        self.job_finder = automaton({s: (frozenset(atoms), frozenset(jobs_by_string.get(s, ())))
-                                      for s, atoms in atoms_by_string.items()})
-        self.keyword_finder = automaton({w: (w, tuple(e)) for w, e in self.keywords.items()})
         self.special = [i for i, rs in enumerate(self.rule_sets) if rs.only or rs.together]
         # fuzzy phrases: a phrase typed with a slip or two still shares a pair of
         # neighbouring characters with the message; only those phrases are scored
@@ -200,7 +197,14 @@ class Matcher:
                 self.phrases.append((phrase, index, phrase_chars))
                 for pair in {phrase[i:i + 2] for i in range(len(phrase) - 1)}:
                     phrases_by_pair.setdefault(pair, []).append(number)
-        self.phrase_finder = automaton({p: tuple(n) for p, n in phrases_by_pair.items()})
+        # One automaton finds, in one pass, every keyword, every string a regex needs
+        # and every pair of a fuzzy phrase: (keyword, its entries), atoms, jobs, phrases.
+        strings = set(self.keywords) | set(atoms_by_string) | set(phrases_by_pair)
+        self.finder = automaton({
+            string: ((string, tuple(self.keywords[string])) if string in self.keywords else None,
+                     frozenset(atoms_by_string.get(string, ())), frozenset(jobs_by_string.get(string, ())),
+                     tuple(phrases_by_pair.get(string, ())))
+            for string in sorted(strings)})
         # Slips are found on a "syllable string": each CJK character replaced by one
         # private-use character per toneless syllable, so 包油 and 包邮 read the same.
         codes: dict[str, str] = {}
@@ -219,13 +223,12 @@ class Matcher:
         called only when a keyword that must be one turns up (most messages need none)."""
         text = norm.text
         found: dict[int, list[Hit]] = {}
-        self._keywords(norm, is_token, found)
+        keyword_hits, active, phrase_candidates = self._scan(text)
+        self._keywords(keyword_hits, is_token, found)
         if self.variants:
             self._variants(norm, found)
         _prefer_longest(found, self.group_of)
         near_misses: list[NearMiss] = []
-        chars = frozenset(text)
-        active = self._active_jobs(text)
         for job in sorted(active & self.positive):
             index, source, weight = self.jobs[job]
             for m in self._pattern(source).finditer(text):
@@ -233,8 +236,8 @@ class Matcher:
                     found.setdefault(index, []).append(
                         ("regex", source, m.start(), m.end(), weight))
                     break
-        if self.phrases:
-            self._fuzzy(norm, chars, found, near_misses if near else None)
+        if phrase_candidates:
+            self._fuzzy(norm, phrase_candidates, found, near_misses if near else None)
         for index in self.special:
             rs = self.rule_sets[index]
             for words_by_first, particles, weight, shown in rs.only:
@@ -278,14 +281,24 @@ class Matcher:
                     break
         return Hits(evidence, excluded, near_misses)
 
-    def _active_jobs(self, text: str) -> set[int]:
-        """The regex jobs whose required strings all occur in ``text`` (only they can match)."""
+    def _scan(self, text: str) -> tuple[list[tuple[int, int, str, tuple[tuple[int, float, bool], ...]]],
+                                        set[int], set[int]]:
+        """One automaton pass: the keywords found, the regex jobs whose required
+        strings all occur (only they can match), and the fuzzy phrases worth scoring."""
+        keyword_hits = []
         present: set[int] = set()
         candidates: set[int] = set()
-        for _end, (atoms, jobs) in self.job_finder.iter(text):
-            present |= atoms
-            if jobs:
-                candidates |= jobs
+        phrases: set[int] = set()
+        for last, (keyword, atoms, jobs, numbers) in self.finder.iter(text):
+            if keyword is not None:
+                word, entries = keyword
+                keyword_hits.append((last + 1 - len(word), last + 1, word, entries))
+            if atoms:
+                present |= atoms
+                if jobs:
+                    candidates |= jobs
+            if numbers:
+                phrases.update(numbers)
         active = candidates & self.plain_jobs
         active.update(self.always)
         alternatives = self.job_alternatives
@@ -294,7 +307,11 @@ class Matcher:
                 if alt <= present:
                     active.add(job)
                     break
-        return active
+        return keyword_hits, active, phrases
+
+    def _active_jobs(self, text: str) -> set[int]:
+        """The regex jobs whose required strings all occur in ``text``."""
+        return self._scan(text)[1]
 
     def _pattern(self, source: str) -> re.Pattern[str]:
         pattern = self._compiled.get(source)
@@ -307,10 +324,8 @@ class Matcher:
         return [m.span() for job in self.negation_jobs[index] if job in active
                 for m in self._pattern(self.jobs[job][1]).finditer(text)]
 
-    def _keywords(self, norm: Normalized, is_token: Callable[[int, int], bool],
-                  found: dict[int, list[Hit]]) -> None:
-        hits = [(last + 1 - len(word), last + 1, word, entries)
-                for last, (word, entries) in self.keyword_finder.iter(norm.text)]
+    def _keywords(self, hits: list[tuple[int, int, str, tuple[tuple[int, float, bool], ...]]],
+                  is_token: Callable[[int, int], bool], found: dict[int, list[Hit]]) -> None:
         for start, end, word, entries in hits:
             for index, weight, token in entries:
                 if token:
@@ -341,12 +356,10 @@ class Matcher:
                 found.setdefault(index, []).append(
                     ("variant", keyword, start, start + length, weight * 0.9))
 
-    def _fuzzy(self, norm: Normalized, chars: frozenset[str], found: dict[int, list[Hit]],
+    def _fuzzy(self, norm: Normalized, candidates: set[int], found: dict[int, list[Hit]],
                near: list[NearMiss] | None) -> None:
         text = norm.text
-        candidates: set[int] = set()
-        for _last, numbers in self.phrase_finder.iter(text):
-            candidates.update(numbers)
+        chars = frozenset(text)
         for number in sorted(candidates):
             phrase, index, phrase_chars = self.phrases[number]
             # Phrases catch slips in whole questions: a pack that already matched exactly
