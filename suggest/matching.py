@@ -45,6 +45,15 @@ class NearMiss:
     text: str
 
 
+# A regex's requirement (see regexinfo): alternatives, each a tuple of atoms, each atom
+# the strings one of which must occur; None when the regex may match anything.
+Need = tuple[tuple[frozenset[str], ...], ...] | None
+
+
+def _need(data: list[list[list[str]]] | None) -> Need:
+    return None if data is None else tuple(tuple(frozenset(atom) for atom in alt) for alt in data)
+
+
 class RuleSet:
     def __init__(self, data: dict[str, Any]) -> None:
         self.id: str = data["id"]
@@ -72,15 +81,6 @@ class RuleSet:
         self.negations: list[tuple[str, Need]] = [(p, _need(need)) for p, need in data["negations"]]
         self.exclude: list[tuple[str, Need]] = [(p, _need(need)) for p, need in data["exclude"]]
         self.signals: dict[str, Any] = data.get("signals") or {}
-
-
-# A regex's requirement (see regexinfo): alternatives, each a tuple of atoms, each atom
-# the strings one of which must occur; None when the regex may match anything.
-Need = tuple[tuple[frozenset[str], ...], ...] | None
-
-
-def _need(data: list[list[list[str]]] | None) -> Need:
-    return None if data is None else tuple(tuple(frozenset(atom) for atom in alt) for alt in data)
 
 
 @dataclass

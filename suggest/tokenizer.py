@@ -103,7 +103,7 @@ class Tokenizer:
         def is_token(start: int, end: int) -> bool:
             if not blocks:
                 blocks.extend(m.span() for m in JIEBA_BLOCK.finditer(text))
-                blocks.append((len(text), len(text)))  # a sentinel: the list is never empty
+                blocks.append((len(text), len(text)))  # a sentinel, so the blocks are found once
             for block_start, block_end in blocks:
                 if block_start <= start < block_end:
                     break
