@@ -1,6 +1,6 @@
 """A cache of compiled programs in the user's cache folder, keyed by content.
 
-* The key hashes every pack byte, the program format, the sources of the
+* The key hashes every pack byte, the program model's definition, the sources of the
   modules that read, check and compile packs, and the installed jieba and
   pypinyin data, so a changed pack, a new version or an upgraded dependency
   never reads a stale entry.
@@ -28,14 +28,15 @@ import time
 from collections.abc import Callable
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+
+from .program import Program, decode, encode
 
 MAGIC = b"SUGGEST-PROGRAM 2\n"
 KEEP_ENTRIES = 16
 STALE_TEMP_SECONDS = 3600  # a temporary file this old was left by a process that died
 # Modules whose code decides what a program holds, or whether packs are accepted at all:
 # an entry built by other code must not be reused (a stricter check would be skipped).
-_CODE = ("cache.py", "compiler.py", "tokenizer.py", "packs.py", "schema.py", "yamlfile.py",
+_CODE = ("cache.py", "compiler.py", "program.py", "rule_templates.py", "tokenizer.py", "packs.py", "schema.py", "yamlfile.py",
          "regexguard.py", "regexinfo.py", "templates.py", "sources.py", "normalize.py")
 # Data files the compiler reads from dependencies: (module, file next to it).
 _DATA = (("jieba", "dict.txt"), ("pypinyin", "pinyin_dict.py"))
@@ -73,15 +74,17 @@ def _code_fingerprint() -> bytes:
 
 
 def cache_key(pack_fingerprint: str) -> str:
-    return hashlib.sha256(_code_fingerprint() + pack_fingerprint.encode()).hexdigest()
+    from .program import MODEL_FINGERPRINT
+
+    return hashlib.sha256(_code_fingerprint() + MODEL_FINGERPRINT.encode() + pack_fingerprint.encode()).hexdigest()
 
 
 def entry_path(folder: Path, key: str) -> Path:
     return folder / f"program-{key[:40]}.bin"
 
 
-def load_or_build(pack_fingerprint: str, build: Callable[[], dict[str, Any]],
-                  recheck: Callable[[], str] | None = None) -> dict[str, Any]:
+def load_or_build(pack_fingerprint: str, build: Callable[[], Program],
+                  recheck: Callable[[], str] | None = None) -> Program:
     """The cached program for these packs, or ``build()`` (stored for next time).
 
     ``recheck`` recomputes the pack fingerprint after building: when the packs
@@ -105,7 +108,7 @@ def _header(key: str, payload: bytes) -> bytes:
     return MAGIC + key.encode() + b"\n" + hashlib.sha256(payload).hexdigest().encode() + b"\n"
 
 
-def read_entry(path: Path, key: str) -> dict[str, Any] | None:
+def read_entry(path: Path, key: str) -> Program | None:
     """The program stored at ``path`` for ``key``, or None if it is missing or not sound."""
     try:
         raw = path.read_bytes()
@@ -119,15 +122,15 @@ def read_entry(path: Path, key: str) -> dict[str, Any] | None:
     if not newline or digest != hashlib.sha256(payload).hexdigest().encode():
         return None  # truncated or corrupt: marshal must never see it
     try:
-        program = marshal.loads(payload)
-    except (EOFError, ValueError, TypeError):
-        return None
-    return program if isinstance(program, dict) else None
+        program = decode(marshal.loads(payload))
+    except (EOFError, ValueError, TypeError, IndexError, KeyError):
+        return None  # not a program of this model
+    return program if isinstance(program, Program) else None
 
 
-def write_entry(folder: Path, path: Path, key: str, program: dict[str, Any]) -> None:
+def write_entry(folder: Path, path: Path, key: str, program: Program) -> None:
     try:
-        payload = marshal.dumps(program)
+        payload = marshal.dumps(encode(program))
     except ValueError:
         return  # a value marshal cannot store: answer without caching
     try:

@@ -16,10 +16,24 @@ from typing import Any
 
 from .normalize import normalize
 from .packs import PackSet
-from .regexinfo import Requirement, requirement
+from .program import (
+    Guard,
+    KeywordRule,
+    Need,
+    OnlyRule,
+    PhraseRules,
+    Program,
+    RegexRule,
+    RuleSet,
+    Signal,
+    StageCue,
+    TemplateRule,
+    TogetherRule,
+    WordClass,
+)
+from .regexinfo import requirement
+from .rule_templates import DEFAULT_GAP, LITERAL, OPTIONAL, parse
 from .tokenizer import build_prefix_dict
-
-PROGRAM_FORMAT = 9  # bump when the shape of the program changes
 
 
 def is_cjk(char: str) -> bool:
@@ -39,10 +53,11 @@ def pinyin_table() -> dict[str, str]:
     return table
 
 
-def _need(pattern: str) -> Requirement | None:
+def _need(pattern: str) -> Need:
     """The strings any match needs (see regexinfo), stored so that a new process
     neither analyses nor compiles regexes that the message cannot match."""
-    return requirement(pattern)
+    found = requirement(pattern)
+    return None if found is None else tuple(tuple(tuple(atom) for atom in alt) for alt in found)
 
 
 def _pinyin_keys(word: str) -> list[str]:
@@ -61,62 +76,129 @@ def _word(text: str) -> str:
     return folded or text.strip().lower()
 
 
-def _rule_set(pack: dict[str, Any], pinyin: dict[str, str], slips: bool = True) -> dict[str, Any]:
-    keywords = []
-    for item in pack.get("keywords", []):
-        rule = {"text": item} if isinstance(item, str) else item
-        text = _word(rule["text"])
-        variants = rule.get("variants", slips and len(text) >= 2 and all(is_cjk(c) for c in text))
-        keys = _pinyin_keys(text) if variants and all(c in pinyin for c in text) else []
-        keywords.append([text, float(rule.get("weight", 0.6)), bool(rule.get("token", False)), keys])
+def _keyword(item: Any, pinyin: dict[str, str], slips: bool) -> KeywordRule:
+    rule = {"text": item} if isinstance(item, str) else item
+    text = _word(rule["text"])
+    return KeywordRule(text, float(rule.get("weight", 0.6)), bool(rule.get("token", False)),
+                       _slip_keys(text, pinyin, rule.get("variants", slips)))
+
+
+def _slip_keys(text: str, pinyin: dict[str, str], slips: bool) -> tuple[str, ...]:
+    """Readings a slip of ``text`` may share; none for short, non-Chinese or unread words."""
+    if slips and len(text) >= 2 and all(is_cjk(c) and c in pinyin for c in text):
+        return tuple(_pinyin_keys(text))
+    return ()
+
+
+class _Classes:
+    """The word classes of a program: shared ones by name, a pack's own as ``pack:name``,
+    literal template text as classes of one word. Each is made once."""
+
+    def __init__(self, shared: dict[str, list[Any]], pinyin: dict[str, str]) -> None:
+        self.pinyin = pinyin
+        self.made: dict[str, WordClass] = {}
+        self.shared = {name: self._words(words) for name, words in shared.items()}
+
+    @staticmethod
+    def _words(words: list[Any]) -> tuple[str, ...]:
+        folded = {_word(str(w)) for w in words}
+        return tuple(sorted((w for w in folded if w), key=lambda w: (-len(w), w)))
+
+    def _make(self, name: str, words: tuple[str, ...], slips: bool) -> str:
+        if name not in self.made:
+            self.made[name] = WordClass(name, words, tuple(_slip_keys(w, self.pinyin, slips) for w in words))
+        return name
+
+    def resolve(self, name: str, own: dict[str, tuple[str, ...]], pack_id: str, slips: bool) -> str:
+        if name.startswith(LITERAL):
+            return self._make(name, (name[len(LITERAL):],), slips)
+        if name in own:
+            return self._make(f"{pack_id}:{name}", own[name], slips)
+        return self._make(name, self.shared[name], slips)
+
+    def template(self, rule: dict[str, Any], own: dict[str, tuple[str, ...]], pack_id: str,
+                 slips: bool, source_key: str = "template") -> TemplateRule:
+        source = rule[source_key]
+        fragments = tuple(
+            tuple(self.resolve(name, own, pack_id, slips) + (OPTIONAL if optional else "")
+                  for name, optional in fragment)
+            for fragment in parse(source, _word))
+        agent = None
+        if source_key == "template" and "agent" in rule:
+            agent = self.template({"template": rule["agent"]}, own, pack_id, False)
+        return TemplateRule(source, fragments, float(rule.get("weight", 0.7)), int(rule.get("gap", DEFAULT_GAP)),
+                            bool(rule.get("any_order", False)), agent)
+
+
+def _guard(item: Any, classes: _Classes, own: dict[str, tuple[str, ...]], pack_id: str) -> Guard:
+    if isinstance(item, str):
+        return Guard(item, _need(item), None)
+    if "pattern" in item:
+        return Guard(item["pattern"], _need(item["pattern"]), None)
+    return Guard(None, None, classes.template(item, own, pack_id, False))
+
+
+def _signals(data: dict[str, Any]) -> tuple[Signal, ...]:
+    out = []
+    for name, rule in data.items():
+        out.append(Signal(name, float(rule["weight"]),
+                          minimum=int(rule.get("min", rule.get("min_chars", 0))),
+                          max_chars=int(rule.get("max_chars", 0)), min_history=int(rule.get("min_history", 1)),
+                          window=int(rule.get("window", 3)), intents=tuple(rule.get("intents", ()))))
+    return tuple(out)
+
+
+def _rule_set(pack: dict[str, Any], classes: _Classes, pinyin: dict[str, str], shared_exclude: list[Any],
+              slips: bool = True) -> RuleSet:
+    pack_id = pack["id"]
+    own = {name: classes._words(words) for name, words in pack.get("classes", {}).items()}
     regexes = []
     for item in pack.get("regex", []):
         rule = {"pattern": item} if isinstance(item, str) else item
-        regexes.append([rule["pattern"], float(rule.get("weight", 0.7)), _need(rule["pattern"])])
+        regexes.append(RegexRule(rule["pattern"], float(rule.get("weight", 0.7)), _need(rule["pattern"])))
     phrases = pack.get("phrases")
-    together = [[[[_word(w) for w in group] for group in rule["all"]], float(rule.get("weight", 0.8))]
-                for rule in pack.get("together", [])]
     only = []
     for rule in pack.get("only", []):
         particles = sorted({_word(w) for w in rule.get("particles", [])})
         # longest first, then alphabetical: the same order in every process
         words = sorted({_word(w) for w in rule["words"]} | set(particles), key=lambda w: (-len(w), w))
-        only.append([words, particles, float(rule.get("weight", 0.8))])
-    return {
-        "id": pack["id"],
-        "zh": pack.get("zh", ""),
-        "threshold": float(pack.get("threshold", 0.5)),
-        "yields_to": list(pack.get("yields_to", [])),
-        "lift": bool(pack.get("lift", True)),
-        "keywords": keywords,
-        "regex": regexes,
-        "phrases": [int(phrases.get("threshold", 85)), float(phrases.get("weight", 0.7)),
-                    [_word(p) for p in phrases["items"]]] if phrases else [],
-        "together": together,
-        "only": only,
-        "negations": [[p, _need(p)] for p in pack.get("negations", [])],
-        "exclude": [[p, _need(p)] for p in pack.get("exclude", [])],
-        "signals": pack.get("signals", {}),
-    }
+        only.append(OnlyRule(tuple(words), tuple(particles), float(rule.get("weight", 0.8))))
+    templates = tuple(classes.template({"template": t} if isinstance(t, str) else t, own, pack_id, slips)
+                      for t in pack.get("templates", []))
+    return RuleSet(
+        id=pack_id,
+        zh=pack.get("zh", ""),
+        threshold=float(pack.get("threshold", 0.5)),
+        yields_to=tuple(pack.get("yields_to", [])),
+        lift=bool(pack.get("lift", True)),
+        other=bool(pack.get("other", False)),
+        stage=pack.get("stage"),
+        stage_cues=tuple(StageCue(c["stage"], tuple(_word(w) for w in c["words"]))
+                         for c in pack.get("stage_cues", [])),
+        keywords=tuple(_keyword(item, pinyin, slips) for item in pack.get("keywords", [])),
+        regexes=tuple(regexes),
+        phrases=PhraseRules(int(phrases.get("threshold", 85)), float(phrases.get("weight", 0.7)),
+                            tuple(_word(p) for p in phrases["items"])) if phrases else None,
+        together=tuple(TogetherRule(tuple(tuple(_word(w) for w in group) for group in rule["all"]),
+                                    float(rule.get("weight", 0.8))) for rule in pack.get("together", [])),
+        only=tuple(only),
+        templates=templates,
+        negations=tuple(_guard(g, classes, own, pack_id) for g in pack.get("negations", [])),
+        exclude=tuple(_guard(g, classes, own, pack_id) for g in [*pack.get("exclude", []), *shared_exclude]),
+        signals=_signals(pack.get("signals", {})),
+    )
 
 
-def compile_program(packs: PackSet) -> dict[str, Any]:
+def compile_program(packs: PackSet) -> Program:
     pinyin = pinyin_table()
-    intents = [_rule_set(p, pinyin) for p in packs.intents]
-    for rule_set in intents:
-        rule_set["exclude"] += [[p, _need(p)] for p in packs.shared_exclude]
+    classes = _Classes(packs.shared_classes, pinyin)
+    intents = tuple(_rule_set(p, classes, pinyin, packs.shared_exclude) for p in packs.intents)
     # Customer types are read from tone and wording; typing slips matter little there.
-    tags = [_rule_set(p, pinyin, slips=False) for p in packs.tags]
-    words = [k[0] for rs in intents + tags for k in rs["keywords"]]
-    words += [w for rs in intents + tags for rule in rs["together"] for group in rule[0] for w in group]
+    tags = tuple(_rule_set(p, classes, pinyin, [], slips=False) for p in packs.tags)
+    words = [k.text for rs in intents + tags for k in rs.keywords]
+    words += [w for rs in intents + tags for rule in rs.together for group in rule.groups for w in group]
+    words += [w for wc in classes.made.values() for w in wc.words]
     freq, total = build_prefix_dict(words)
-    replies = [{"intent": p["intent"], "replies": [dict(r) for r in p["replies"]]} for p in packs.replies]
-    return {
-        "format": PROGRAM_FORMAT,
-        "intents": intents,
-        "tags": tags,
-        "replies": replies,
-        "shop": dict(packs.shop),
-        "jieba": [freq, total],
-        "pinyin": pinyin,
-    }
+    replies = tuple({"intent": p["intent"], "replies": [dict(r) for r in p["replies"]]} for p in packs.replies)
+    return Program(intents=intents, tags=tags, classes=tuple(classes.made[n] for n in sorted(classes.made)),
+                   replies=replies, shop=dict(packs.shop), jieba=(freq, total), pinyin=pinyin)

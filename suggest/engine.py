@@ -12,14 +12,15 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from . import cache
 from .errors import InputError, PackError
-from .matching import Hit, Hits, Matcher, NearMiss, noisy_or, to_evidence
+from .matching import Hits, Matcher, NearMiss, noisy_or, to_evidence
 from .normalize import MAX_INPUT_CHARS, Normalized, normalize
+from .program import Hit, Program, Signal
 from .results import Analysis, Evidence, IntentMatch, Reply, TagMatch, assemble
 from .sources import PackSources
 from .tokenizer import Tokenizer
@@ -38,9 +39,9 @@ _ONLY_PUNCTUATION = re.compile(r"^[\s?？.。!！~～…]*$")
 class _State:
     """Everything compiled from one set of packs. Never mutated after creation."""
 
-    def __init__(self, program: dict[str, Any], sources: PackSources) -> None:
+    def __init__(self, program: Program, sources: PackSources) -> None:
         self.sources = sources
-        self.matcher = Matcher([program["intents"], program["tags"]], program["pinyin"])
+        self.matcher = Matcher(program)
         self.intent_sets, self.tag_sets = self.matcher.groups
         self.intent_by_id, self.tag_by_id = self.matcher.by_id
         self.intent_order = {rs.id: i for i, rs in enumerate(self.intent_sets)}
@@ -48,14 +49,16 @@ class _State:
         self.yielding = [rs for rs in self.intent_sets if rs.yields_to]
         self.signalled = [rs for rs in self.tag_sets if rs.signals]
         # those with a signal that reads the current message alone (not the history)
-        self.signalled_now = [rs for rs in self.signalled if set(rs.signals) - _HISTORY_SIGNALS]
-        freq, total = program["jieba"]
-        self.tokenizer = Tokenizer(freq, total)
-        self.shop: dict[str, Any] = program["shop"]
-        self.reply_packs: list[dict[str, Any]] = program["replies"]
-        from .replies import ReplyBook
+        self.signalled_now = [rs for rs in self.signalled if {s.name for s in rs.signals} - _HISTORY_SIGNALS]
+        self.outside_taxonomy = frozenset(rs.id for rs in self.intent_sets if rs.other)
+        freq, total = program.jieba
+        self.tokenizer = Tokenizer(dict(freq), total)
+        self.shop: dict[str, Any] = program.shop
+        from .replies import ReplyBook, StageRule
 
-        self.replies = ReplyBook(self.reply_packs, self.shop)
+        stages = {rs.id: StageRule(rs.stage, tuple((c.stage, c.words) for c in rs.stage_cues))
+                  for rs in self.intent_sets}
+        self.replies = ReplyBook(program.replies, self.shop, stages)
         self._history_cache: OrderedDict[str, tuple[IntentMatch, ...]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -99,7 +102,7 @@ class _State:
 
 
 def _strongest_first(hit: Hit) -> tuple[float, int]:
-    return (-hit[4], hit[2])
+    return (-hit.weight, hit.start)
 
 
 def _evidence(norm: Normalized, hits: list[Hit]) -> tuple[Evidence, ...]:
@@ -109,7 +112,7 @@ def _evidence(norm: Normalized, hits: list[Hit]) -> tuple[Evidence, ...]:
     seen: set[tuple[str, str, int]] = set()
     out = []
     for hit in sorted(hits, key=_strongest_first):
-        key = (hit[0], hit[1], hit[2])
+        key = (hit.kind, hit.pattern, hit.start)
         if key not in seen:
             seen.add(key)
             out.append(to_evidence(norm, hit))
@@ -117,7 +120,7 @@ def _evidence(norm: Normalized, hits: list[Hit]) -> tuple[Evidence, ...]:
 
 
 def _build_state(sources: PackSources, use_cache: bool) -> _State:
-    def build() -> dict[str, Any]:
+    def build() -> Program:
         from .compiler import compile_program
         from .packs import load_packs
 
@@ -170,21 +173,27 @@ class Engine:
 
     # -- analysis ----------------------------------------------------------------
 
-    def analyze(self, text: str, history: Sequence[str] = (), *, top: int = 3) -> Analysis:
+    @property
+    def outside_taxonomy(self) -> frozenset[str]:
+        """Intents of packs marked ``other: true`` (invoice): answered, not label-scored."""
+        return self._state.outside_taxonomy
+
+    def analyze(self, text: str, history: Sequence[HistoryItem] = (), *, top: int = 3) -> Analysis:
         """Intents, customer-type tags and quick replies for the buyer's current message.
 
-        ``history`` is the buyer's earlier messages, oldest first. It helps read a
-        short follow-up (``？`` after ``发了吗``) and the buyer's type; the intents
-        describe the current message.
+        ``history`` is the chat so far, oldest first: the buyer's earlier messages as
+        text, or ``{"role": "buyer" | "agent", "text": ...}`` entries. It helps read a
+        short follow-up (``？`` after ``发了吗``, ``要那么久啊`` after the agent said
+        seven days) and the buyer's type; the intents describe the current message.
         """
         return self._analyze(self._state, text, history, top)
 
-    def _analyze(self, state: _State, text: str, history: Sequence[str], top: int) -> Analysis:
+    def _analyze(self, state: _State, text: str, chat: Sequence[HistoryItem], top: int) -> Analysis:
         started = time.perf_counter()
         norm = _checked(text)
-        history = _checked_history(history)
+        history, agent = _checked_history(chat)
         tokens = state.tokenizer.lazy(norm.text)
-        hits = state.matcher.match(norm, tokens)
+        hits = state.matcher.match(norm, tokens, agent=agent)
         intents = state.resolve(norm, hits)
         if history and (not intents or _FOLLOW_UP.search(norm.text)):
             intents = _merge(intents, _lift_from_history(state, norm, history))
@@ -197,13 +206,13 @@ class Engine:
                         stage=stage, truncated=norm.truncated,
                         timings={"intents": matched - started, "total": done - started})
 
-    def explain(self, text: str, history: Sequence[str] = ()) -> Explanation:
+    def explain(self, text: str, history: Sequence[HistoryItem] = ()) -> Explanation:
         """Every rule of every pack that fired or nearly fired, with scores."""
         state = self._state
         norm = _checked(text)
-        history = _checked_history(history)
+        _buyer, agent = _checked_history(history)
         tokens = state.tokenizer.lazy(norm.text)
-        hits = state.matcher.match(norm, tokens, near=True)
+        hits = state.matcher.match(norm, tokens, near=True, agent=agent)
         analysis = self._analyze(state, text, history, 3)
         rows = []
         for group, (kind, rule_sets) in enumerate((("intent", state.intent_sets), ("tag", state.tag_sets))):
@@ -252,14 +261,42 @@ def _checked(text: Any) -> Normalized:
     return norm
 
 
-def _checked_history(history: Any) -> tuple[str, ...]:
-    if isinstance(history, str):
+HistoryItem = str | Mapping[str, str]
+ROLES = ("buyer", "agent")
+
+
+def _checked_history(history: Any) -> tuple[tuple[str, ...], Normalized | None]:
+    """The buyer's earlier messages (the last MAX_HISTORY) and the agent's last message."""
+    if isinstance(history, (str, bytes)):
         raise InputError("expected history as a list of earlier messages, got a single text")
-    out = tuple(history)
-    for item in out:
-        if not isinstance(item, str):
-            raise InputError(f"expected every history message as text, got {type(item).__name__}")
-    return tuple(h[:MAX_INPUT_CHARS] for h in out[-MAX_HISTORY:] if h.strip())
+    if isinstance(history, Mapping):
+        raise InputError("expected history as a list of earlier messages, got a mapping")
+    try:
+        items = tuple(history)
+    except TypeError:
+        raise InputError(f"expected history as a list of earlier messages, got {type(history).__name__}") from None
+    buyer: list[str] = []
+    agent: str | None = None
+    for item in items:
+        if isinstance(item, str):
+            role, said = "buyer", item
+        elif isinstance(item, Mapping):
+            role, said = item.get("role", "buyer"), item.get("text")
+            if role not in ROLES:
+                raise InputError(f"expected a history role of buyer or agent, got {role!r}")
+            if not isinstance(said, str):
+                raise InputError("expected every history entry to have a 'text' that is text")
+        else:
+            raise InputError(f"expected every history message as text or a {{role, text}} mapping, "
+                             f"got {type(item).__name__}")
+        if not said.strip():
+            continue
+        if role == "agent":
+            agent = said[:MAX_INPUT_CHARS]
+        else:
+            buyer.append(said[:MAX_INPUT_CHARS])
+    agent_norm = normalize(agent) if agent is not None else None
+    return tuple(buyer[-MAX_HISTORY:]), (agent_norm if agent_norm is not None and agent_norm.text else None)
 
 
 def _merge(own: tuple[IntentMatch, ...], lifted: tuple[IntentMatch, ...]) -> tuple[IntentMatch, ...]:
@@ -280,7 +317,7 @@ def _lift_from_history(state: _State, norm: Normalized, history: tuple[str, ...]
             rs = state.intent_by_id[match.id]
             if not rs.lift and not bare_punctuation:
                 continue
-            ev = to_evidence(norm, ("history", earlier, 0, len(text), match.score * 0.8))
+            ev = to_evidence(norm, Hit("history", earlier, 0, len(text), match.score * 0.8))
             lifted.append(IntentMatch(match.id, round(match.score * 0.8, 6), (ev,)))
         if lifted:
             return tuple(lifted)
@@ -317,34 +354,35 @@ def _terse_length(text: str) -> int:
     return len(_DIGIT_RUN.sub("0", text))
 
 
-def _signals(state: _State, signals: dict[str, Any], norm: Normalized, history: tuple[str, ...],
+def _signals(state: _State, signals: tuple[Signal, ...], norm: Normalized, history: tuple[str, ...],
              intents: tuple[IntentMatch, ...]) -> list[Hit]:
     out: list[Hit] = []
     size = len(norm.text)
-    for name, rule in signals.items():
+    for signal in signals:
+        name = signal.name
         if name == "exclamations":
-            if norm.exclamations >= rule["min"]:
-                out.append(("signal", f"exclamations>={rule['min']}", 0, size, rule["weight"]))
+            if norm.exclamations >= signal.minimum:
+                out.append(Hit("signal", f"exclamations>={signal.minimum}", 0, size, signal.weight))
         elif name == "questions":
-            if norm.questions >= rule["min"]:
-                out.append(("signal", f"questions>={rule['min']}", 0, size, rule["weight"]))
+            if norm.questions >= signal.minimum:
+                out.append(Hit("signal", f"questions>={signal.minimum}", 0, size, signal.weight))
         elif name == "long_message":
-            if size >= rule["min_chars"]:
-                out.append(("signal", f"long_message>={rule['min_chars']}", 0, size, rule["weight"]))
+            if size >= signal.minimum:
+                out.append(Hit("signal", f"long_message>={signal.minimum}", 0, size, signal.weight))
         elif not history:
             continue  # the other signals read the buyer's earlier messages
         elif name == "short_messages":
-            if len(history) >= rule.get("min_history", 1):
-                limit = rule["max_chars"]
+            if len(history) >= signal.min_history:
+                limit = signal.max_chars
                 if _terse_length(norm.text) <= limit and all(
                         _terse_length(normalize(h).text) <= limit for h in history):
-                    out.append(("signal", f"short_messages<={limit}", 0, size, rule["weight"]))
+                    out.append(Hit("signal", f"short_messages<={limit}", 0, size, signal.weight))
         elif name == "history_intents":
-            wanted = set(rule["intents"])
-            window = rule.get("window", 3)
+            wanted = set(signal.intents)
+            window = signal.window
             recent = [state.own_intents(h) for h in history[-(window - 1):]] if window > 1 else []
             count = sum(1 for found in [*recent, intents] if wanted & {m.id for m in found})
-            if count >= rule["min"]:
-                out.append(("signal", f"history_intents:{'/'.join(sorted(wanted))}>={rule['min']}", 0, size,
-                            rule["weight"]))
+            if count >= signal.minimum:
+                out.append(Hit("signal", f"history_intents:{'/'.join(sorted(wanted))}>={signal.minimum}", 0,
+                               size, signal.weight))
     return out

@@ -19,18 +19,20 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from .normalize import Normalized, is_emoji
-from .results import Evidence, assemble
-
-# What the matcher works with: (kind, pattern, start, end, weight), the span in the
-# normalised text. Cheap to make; turned into Evidence only for what is reported.
-Hit = tuple[str, str, int, int, float]
+from .program import Guard, Hit, Need, Part, Program, RuleSet, TemplateRule
+from .results import Evidence, EvidencePart, assemble
+from .rule_templates import OPTIONAL, Occurrences, match as match_template, near_miss
 
 
 def to_evidence(norm: Normalized, hit: Hit) -> Evidence:
-    kind, pattern, start, end, weight = hit
-    o_start, o_end = norm.span(start, end)
-    return assemble(Evidence, kind=kind, pattern=pattern, start=o_start, end=o_end,
-                    text=norm.original[o_start:o_end], weight=weight, norm_span=(start, end))
+    o_start, o_end = norm.span(hit.start, hit.end)
+    parts = ()
+    if hit.parts:
+        parts = tuple(EvidencePart(p.word_class.split(":")[-1], p.word, *norm.span(p.start, p.end))
+                      for p in hit.parts)
+    return assemble(Evidence, kind=hit.kind, pattern=hit.pattern, start=o_start, end=o_end,
+                    text=norm.original[o_start:o_end], weight=hit.weight, norm_span=(hit.start, hit.end),
+                    parts=parts)
 
 
 @dataclass(frozen=True)
@@ -45,42 +47,8 @@ class NearMiss:
     text: str
 
 
-# A regex's requirement (see regexinfo): alternatives, each a tuple of atoms, each atom
-# the strings one of which must occur; None when the regex may match anything.
-Need = tuple[tuple[frozenset[str], ...], ...] | None
-
-
-def _need(data: list[list[list[str]]] | None) -> Need:
+def _need(data: Need) -> tuple[tuple[frozenset[str], ...], ...] | None:
     return None if data is None else tuple(tuple(frozenset(atom) for atom in alt) for alt in data)
-
-
-class RuleSet:
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.id: str = data["id"]
-        self.zh: str = data.get("zh", "")
-        self.threshold: float = data["threshold"]
-        self.yields_to: tuple[str, ...] = tuple(data["yields_to"])
-        self.lift: bool = data["lift"]
-        # (source, weight, requirement); compiled on first use by the Matcher
-        self.regex: list[tuple[str, float, Need]] = [(p, w, _need(need)) for p, w, need in data["regex"]]
-        phrases = data["phrases"]
-        self.fuzzy_threshold: int = phrases[0] if phrases else 100
-        self.fuzzy_weight: float = phrases[1] if phrases else 0.0
-        self.phrases: list[tuple[str, frozenset[str]]] = [(p, frozenset(p)) for p in (phrases[2] if phrases else [])]
-        self.together: list[tuple[list[list[str]], float]] = [(g, w) for g, w in data["together"]]
-        # one alternation per group: is some word of every group in the message? (one C search each)
-        self.together_tests: list[list[re.Pattern[str]]] = [
-            [re.compile("|".join(re.escape(w) for w in group)) for group in groups] for groups, _ in self.together]
-        self.only: list[tuple[dict[str, tuple[str, ...]], frozenset[str], float, str]] = []
-        for words, particles, weight in data.get("only", []):
-            by_first: dict[str, list[str]] = {}
-            for word in words:  # already longest first
-                by_first.setdefault(word[0], []).append(word)
-            shown = "|".join(words[:6]) + ("|…" if len(words) > 6 else "")
-            self.only.append(({c: tuple(ws) for c, ws in by_first.items()}, frozenset(particles), weight, shown))
-        self.negations: list[tuple[str, Need]] = [(p, _need(need)) for p, need in data["negations"]]
-        self.exclude: list[tuple[str, Need]] = [(p, _need(need)) for p, need in data["exclude"]]
-        self.signals: dict[str, Any] = data.get("signals") or {}
 
 
 @dataclass
@@ -102,7 +70,8 @@ class Hits:
 
 def noisy_or(hits: Iterable[Hit]) -> float:
     best: dict[tuple[str, str], float] = {}
-    for kind, pattern, _start, _end, weight in hits:
+    for hit in hits:
+        kind, pattern, weight = hit.kind, hit.pattern, hit.weight
         key = (kind if kind != "variant" else "keyword", pattern)
         if weight > best.get(key, 0.0):
             best[key] = weight
@@ -112,30 +81,92 @@ def noisy_or(hits: Iterable[Hit]) -> float:
     return max(0.0, min(1.0, 1.0 - miss))
 
 
+class _Runtime:
+    """What the matcher derives from one rule set once: compiled tests for together
+    and only rules (the records themselves stay plain data)."""
+
+    def __init__(self, rs: RuleSet) -> None:
+        self.rs = rs
+        # one alternation per group: is some word of every group in the message? (one C search each)
+        self.together_tests: list[list[re.Pattern[str]]] = [
+            [re.compile("|".join(re.escape(w) for w in group)) for group in rule.groups] for rule in rs.together]
+        self.only: list[tuple[dict[str, tuple[str, ...]], frozenset[str], float, str]] = []
+        for rule in rs.only:
+            by_first: dict[str, list[str]] = {}
+            for word in rule.words:  # already longest first
+                by_first.setdefault(word[0], []).append(word)
+            shown = "|".join(rule.words[:6]) + ("|…" if len(rule.words) > 6 else "")
+            self.only.append(({c: tuple(ws) for c, ws in by_first.items()}, frozenset(rule.particles),
+                              rule.weight, shown))
+        phrases = rs.phrases
+        self.fuzzy_threshold = phrases.threshold if phrases else 100
+        self.fuzzy_weight = phrases.weight if phrases else 0.0
+
+
+def _required(rule: TemplateRule) -> list[str]:
+    return [p for fragment in rule.fragments for p in fragment if not p.endswith(OPTIONAL)]
+
+
 class Matcher:
     """All rule sets (in groups: intents, customer types) read in one pass over a message.
 
-    Keywords, slips, regexes and phrases of every pack share one index each, so a
-    message is scanned once however many packs there are.
+    Keywords, class words, slips, regexes and phrases of every pack share one index
+    each, so a message is scanned once however many packs there are.
     """
 
-    def __init__(self, groups: Sequence[Sequence[dict[str, Any]]], pinyin: dict[str, str]) -> None:
-        rule_sets = [data for group in groups for data in group]
+    def __init__(self, program: Program) -> None:
+        groups = (program.intents, program.tags)
+        self.rule_sets: list[RuleSet] = [rs for group in groups for rs in group]
         self.group_of = [g for g, group in enumerate(groups) for _ in group]
         self.group_count = len(groups)
-        self.rule_sets = [RuleSet(d) for d in rule_sets]
-        self.groups = [[rs for rs, g in zip(self.rule_sets, self.group_of, strict=True) if g == wanted]
-                       for wanted in range(len(groups))]
-        self.by_id = [{rs.id: rs for rs in group} for group in self.groups]
+        self.runtime = [_Runtime(rs) for rs in self.rule_sets]
+        self.groups = [list(group) for group in groups]
+        self.by_id = [{rs.id: rs for rs in group} for group in groups]
         # keyword -> [(rule set index, weight, whole-token only)]
         self.keywords: dict[str, list[tuple[int, float, bool]]] = {}
-        # pinyin key (space separated syllables) -> [(keyword, rule set index, weight)]
-        self.variants: dict[str, list[tuple[str, int, float]]] = {}
-        for index, data in enumerate(rule_sets):
-            for text, weight, token, keys in data["keywords"]:
-                self.keywords.setdefault(text, []).append((index, weight, token))
-                for key in keys:
-                    self.variants.setdefault(key, []).append((text, index, weight))
+        # pinyin key (space separated syllables) -> words a slip may stand for
+        variants: dict[str, set[str]] = {}
+        self.keyword_variants: dict[str, list[tuple[int, float]]] = {}
+        for index, rs in enumerate(self.rule_sets):
+            for kw in rs.keywords:
+                self.keywords.setdefault(kw.text, []).append((index, kw.weight, kw.token))
+                for key in kw.slip_keys:
+                    variants.setdefault(key, set()).add(kw.text)
+                    self.keyword_variants.setdefault(kw.text, []).append((index, kw.weight))
+        self.has_variants = bool(variants)
+        # class words: word -> the classes it belongs to (and, for slips, readings)
+        classes_of: dict[str, set[str]] = {}
+        self.slip_classes: dict[str, tuple[str, ...]] = {}
+        used = {p.rstrip(OPTIONAL) for rs in self.rule_sets for t in self._templates_of(rs)
+                for fragment in t.fragments for p in fragment}
+        for wc in program.classes:
+            if wc.name not in used:
+                continue
+            for word, keys in zip(wc.words, wc.slip_keys, strict=True):
+                classes_of.setdefault(word, set()).add(wc.name)
+                if keys:
+                    for key in keys:
+                        variants.setdefault(key, set()).add(word)
+                    self.slip_classes[word] = tuple(sorted(set(self.slip_classes.get(word, ())) | {wc.name}))
+        # Templates: (rule set index, rule). Looked at only when the message has a word of
+        # their anchor (the required class with fewest words), then only when every
+        # required class is present.
+        self.templates: list[tuple[int, TemplateRule, frozenset[str]]] = []
+        templates_by_anchor: dict[str, list[int]] = {}
+        sizes = {wc.name: len(wc.words) for wc in program.classes}
+        for index, rs in enumerate(self.rule_sets):
+            for rule in rs.templates:
+                required = _required(rule)
+                number = len(self.templates)
+                self.templates.append((index, rule, frozenset(required)))
+                anchor = min(required, key=lambda c: (sizes.get(c, 0), c))
+                templates_by_anchor.setdefault(anchor, []).append(number)
+        self.templates_by_anchor = {c: tuple(ns) for c, ns in templates_by_anchor.items()}
+        # Guards written as templates, per rule set: negations, exclusions.
+        self.template_negations: list[list[TemplateRule]] = [
+            [g.template for g in rs.negations if g.template is not None] for rs in self.rule_sets]
+        self.template_excludes: list[list[TemplateRule]] = [
+            [g.template for g in rs.exclude if g.template is not None] for rs in self.rule_sets]
         # Every regex of every rule set is a job. A job whose regex needs certain strings
         # can only match when the message holds them: one automaton pass finds every
         # such string, and a few set tests tell which jobs are worth running (``always``
@@ -156,11 +187,16 @@ class Matcher:
         self.job_alternatives: dict[int, tuple[frozenset[int], ...]] = {}
         self.plain_jobs: set[int] = set()
         self._compiled: dict[str, re.Pattern[str]] = {}
+
+        def regex_guards(guards: tuple[Guard, ...]) -> list[tuple[str, float, Need]]:
+            return [(g.pattern, 0.0, g.need) for g in guards if g.pattern is not None]
+
         for index, rs in enumerate(self.rule_sets):
-            kinds = (("regex", rs.regex), ("negation", [(p, 0.0, n) for p, n in rs.negations]),
-                     ("exclude", [(p, 0.0, n) for p, n in rs.exclude]))
+            kinds = (("regex", [(r.pattern, r.weight, r.need) for r in rs.regexes]),
+                     ("negation", regex_guards(rs.negations)), ("exclude", regex_guards(rs.exclude)))
             for kind, items in kinds:
-                for source, weight, need in items:
+                for source, weight, raw_need in items:
+                    need = _need(raw_need)
                     job = len(self.jobs)
                     self.jobs.append((index, source, weight))
                     if kind == "regex":
@@ -186,70 +222,86 @@ class Matcher:
                         self.plain_jobs.add(job)
                     else:
                         self.job_alternatives[job] = tuple(alternatives)
-        self.special = [i for i, rs in enumerate(self.rule_sets) if rs.only or rs.together]
+        self.special = [i for i, rt in enumerate(self.runtime) if rt.only or rt.rs.together]
         # fuzzy phrases: a phrase typed with a slip or two still shares a pair of
         # neighbouring characters with the message; only those phrases are scored
         self.phrases: list[tuple[str, int, frozenset[str]]] = []  # (phrase, rule set, its chars)
         phrases_by_pair: dict[str, list[int]] = {}
         for index, rs in enumerate(self.rule_sets):
-            for phrase, phrase_chars in rs.phrases:
+            for phrase in rs.phrases.items if rs.phrases else ():
                 number = len(self.phrases)
-                self.phrases.append((phrase, index, phrase_chars))
+                self.phrases.append((phrase, index, frozenset(phrase)))
                 for pair in {phrase[i:i + 2] for i in range(len(phrase) - 1)}:
                     phrases_by_pair.setdefault(pair, []).append(number)
-        # One automaton finds, in one pass, every keyword, every string a regex needs
-        # and every pair of a fuzzy phrase: (keyword, its entries), atoms, jobs, phrases.
-        strings = set(self.keywords) | set(atoms_by_string) | set(phrases_by_pair)
+        # One automaton finds, in one pass, every keyword, every class word, every string
+        # a regex needs and every pair of a fuzzy phrase.
+        strings = set(self.keywords) | set(atoms_by_string) | set(phrases_by_pair) | set(classes_of)
         self.finder = automaton({
             string: ((string, tuple(self.keywords[string])) if string in self.keywords else None,
                      frozenset(atoms_by_string.get(string, ())), frozenset(jobs_by_string.get(string, ())),
-                     tuple(phrases_by_pair.get(string, ())))
+                     tuple(phrases_by_pair.get(string, ())),
+                     (string, tuple(sorted(classes_of[string]))) if string in classes_of else None)
             for string in sorted(strings)})
         # Slips are found on a "syllable string": each CJK character replaced by one
         # private-use character per toneless syllable, so 包油 and 包邮 read the same.
         codes: dict[str, str] = {}
-        for syllable in sorted(set(pinyin.values())):
+        for syllable in sorted(set(program.pinyin.values())):
             codes[syllable] = chr(0xE000 + len(codes))
-        self.syllable_table = {ord(c): codes[s] for c, s in pinyin.items()}
-        coded_keys: dict[str, list[tuple[str, int, float]]] = {}
-        for key, entries in self.variants.items():
+        self.syllable_table = {ord(c): codes[s] for c, s in program.pinyin.items()}
+        coded_keys: dict[str, set[str]] = {}
+        for key, words in variants.items():
             parts = key.split(" ")
             if all(p in codes for p in parts):
-                coded_keys.setdefault("".join(codes[p] for p in parts), []).extend(entries)
-        self.variant_finder = automaton({k: (len(k), tuple(e)) for k, e in coded_keys.items()})
+                coded_keys.setdefault("".join(codes[p] for p in parts), set()).update(words)
+        self.variant_finder = automaton({k: (len(k), tuple(sorted(w))) for k, w in coded_keys.items()})
 
-    def match(self, norm: Normalized, is_token: Callable[[int, int], bool], near: bool = False) -> Hits:
+    @staticmethod
+    def _templates_of(rs: RuleSet) -> list[TemplateRule]:
+        out = []
+        for rule in rs.templates:
+            out.append(rule)
+            if rule.agent is not None:
+                out.append(rule.agent)
+        out += [g.template for g in (*rs.negations, *rs.exclude) if g.template is not None]
+        return out
+
+    def match(self, norm: Normalized, is_token: Callable[[int, int], bool], near: bool = False,
+              agent: Normalized | None = None) -> Hits:
         """``is_token(start, end)`` says whether a span is a whole jieba token; it is
-        called only when a keyword that must be one turns up (most messages need none)."""
+        called only when a keyword that must be one turns up (most messages need none).
+        ``agent`` is the agent's last message, for templates that read it."""
         text = norm.text
         found: dict[int, list[Hit]] = {}
-        keyword_hits, active, phrase_candidates = self._scan(text)
+        keyword_hits, active, phrase_candidates, occ = self._scan(text)
         self._keywords(keyword_hits, is_token, found)
-        if self.variants:
-            self._variants(norm, found)
+        if self.has_variants:
+            self._variants(norm, found, occ)
         _prefer_longest(found, self.group_of)
         near_misses: list[NearMiss] = []
+        if occ:
+            self._templates(occ, found, agent)
+            if near:
+                self._template_near_misses(text, occ, found, near_misses)
         for job in sorted(active & self.positive):
             index, source, weight = self.jobs[job]
             for m in self._pattern(source).finditer(text):
                 if m.end() > m.start():
-                    found.setdefault(index, []).append(
-                        ("regex", source, m.start(), m.end(), weight))
+                    found.setdefault(index, []).append(Hit("regex", source, m.start(), m.end(), weight))
                     break
         if phrase_candidates:
             self._fuzzy(norm, phrase_candidates, found, near_misses if near else None)
         for index in self.special:
-            rs = self.rule_sets[index]
-            for words_by_first, particles, weight, shown in rs.only:
+            runtime = self.runtime[index]
+            for words_by_first, particles, weight, shown in runtime.only:
                 if _made_of(text, words_by_first, particles):
-                    found.setdefault(index, []).append(("only", shown, 0, len(text), weight))
-            for (groups, weight), tests in zip(rs.together, rs.together_tests, strict=True):
+                    found.setdefault(index, []).append(Hit("only", shown, 0, len(text), weight))
+            for rule, tests in zip(runtime.rs.together, runtime.together_tests, strict=True):
                 # cheap test first; negations only matter when every group is there
                 if not all(test.search(text) for test in tests):
                     continue
-                negated = self._negated(index, text, active)
+                negated = self._negated(index, text, active, occ)
                 spans = []
-                for group in groups:
+                for group in rule.groups:
                     hit = _first_literal(text, group, negated)
                     if hit is None:
                         break
@@ -257,39 +309,38 @@ class Matcher:
                 else:
                     start = min(s for s, _ in spans)
                     end = max(e for _, e in spans)
-                    pattern_text = " + ".join("/".join(g) for g in groups)
-                    found.setdefault(index, []).append(
-                        ("together", pattern_text, start, end, weight))
+                    pattern_text = " + ".join("/".join(g) for g in rule.groups)
+                    found.setdefault(index, []).append(Hit("together", pattern_text, start, end, rule.weight))
         evidence: list[dict[str, list[Hit]]] = [{} for _ in range(self.group_count)]
         excluded: list[dict[str, str]] = [{} for _ in range(self.group_count)]
         for index, items in found.items():
             if not items:
                 continue
             rs = self.rule_sets[index]
-            if self.negation_jobs[index]:
-                negated = self._negated(index, text, active)
+            if self.negation_jobs[index] or self.template_negations[index]:
+                negated = self._negated(index, text, active, occ)
                 if negated:
-                    items = [h for h in items if not _overlaps((h[2], h[3]), negated)]
+                    items = [h for h in items if not _overlaps((h.start, h.end), negated)]
             if not items:
                 continue
             group_index = self.group_of[index]
             evidence[group_index][rs.id] = items
-            for job in self.exclude_jobs[index]:
-                source = self.jobs[job][1]
-                if job in active and self._pattern(source).search(text):
-                    excluded[group_index][rs.id] = source
-                    break
+            reason = self._excluded(index, text, active, occ)
+            if reason is not None:
+                excluded[group_index][rs.id] = reason
         return Hits(evidence, excluded, near_misses)
 
     def _scan(self, text: str) -> tuple[list[tuple[int, int, str, tuple[tuple[int, float, bool], ...]]],
-                                        set[int], set[int]]:
+                                        set[int], set[int], dict[str, dict[int, list[tuple[int, str]]]]]:
         """One automaton pass: the keywords found, the regex jobs whose required
-        strings all occur (only they can match), and the fuzzy phrases worth scoring."""
+        strings all occur (only they can match), the fuzzy phrases worth scoring,
+        and where each class word occurs."""
         keyword_hits = []
         present: set[int] = set()
         candidates: set[int] = set()
         phrases: set[int] = set()
-        for last, (keyword, atoms, jobs, numbers) in self.finder.iter(text):
+        occ: dict[str, dict[int, list[tuple[int, str]]]] = {}
+        for last, (keyword, atoms, jobs, numbers, class_word) in self.finder.iter(text):
             if keyword is not None:
                 word, entries = keyword
                 keyword_hits.append((last + 1 - len(word), last + 1, word, entries))
@@ -299,6 +350,11 @@ class Matcher:
                     candidates |= jobs
             if numbers:
                 phrases.update(numbers)
+            if class_word is not None:
+                word, names = class_word
+                start = last + 1 - len(word)
+                for name in names:
+                    occ.setdefault(name, {}).setdefault(start, []).append((last + 1, word))
         active = candidates & self.plain_jobs
         active.update(self.always)
         alternatives = self.job_alternatives
@@ -307,11 +363,53 @@ class Matcher:
                 if alt <= present:
                     active.add(job)
                     break
-        return keyword_hits, active, phrases
+        return keyword_hits, active, phrases, occ
 
-    def _active_jobs(self, text: str) -> set[int]:
-        """The regex jobs whose required strings all occur in ``text``."""
-        return self._scan(text)[1]
+    def active_regexes(self, text: str) -> list[str]:
+        """The regexes (rules, negations, exclusions) the prefilter lets run on ``text``."""
+        return sorted({self.jobs[job][1] for job in self._scan(text)[1]})
+
+    def regexes(self) -> list[str]:
+        """Every regex of every rule set."""
+        return sorted({source for _, source, _ in self.jobs})
+
+    def _templates(self, occ: Occurrences, found: dict[int, list[Hit]], agent: Normalized | None) -> None:
+        agent_occ: Occurrences | None = None
+        seen: set[int] = set()
+        for name in occ:
+            for number in self.templates_by_anchor.get(name, ()):
+                if number in seen:
+                    continue
+                seen.add(number)
+                index, rule, required = self.templates[number]
+                if not required.issubset(occ):
+                    continue
+                if rule.agent is not None:
+                    if agent is None:
+                        continue
+                    if agent_occ is None:
+                        agent_occ = self._scan(agent.text)[3]
+                    if match_template(rule.agent, agent_occ) is None:
+                        continue
+                result = match_template(rule, occ)
+                if result is not None:
+                    start, end, parts = result
+                    found.setdefault(index, []).append(Hit("template", rule.source, start, end, rule.weight, parts))
+
+    def _template_near_misses(self, text: str, occ: Occurrences, found: dict[int, list[Hit]],
+                              near: list[NearMiss]) -> None:
+        """Templates that matched all but one fragment (for ``explain``)."""
+        fired = {(index, h.pattern) for index, hits in found.items() for h in hits if h.kind == "template"}
+        for index, rule, _required_classes in self.templates:
+            if (index, rule.source) in fired:
+                continue
+            missing = near_miss(rule, occ)
+            if missing is not None:
+                skipped, (start, end) = missing
+                count = len(rule.fragments)
+                near.append(NearMiss(self.rule_sets[index].id, "template", rule.source,
+                                     round((count - 1) / count, 3), 1.0,
+                                     f"{text[start:end]} (missing fragment {skipped + 1})"))
 
     def _pattern(self, source: str) -> re.Pattern[str]:
         pattern = self._compiled.get(source)
@@ -319,10 +417,27 @@ class Matcher:
             pattern = self._compiled[source] = re.compile(source)
         return pattern
 
-    def _negated(self, index: int, text: str, active: set[int]) -> list[tuple[int, int]]:
+    def _negated(self, index: int, text: str, active: set[int], occ: Occurrences) -> list[tuple[int, int]]:
         """Spans of ``text`` inside which the matches of rule set ``index`` do not count."""
-        return [m.span() for job in self.negation_jobs[index] if job in active
-                for m in self._pattern(self.jobs[job][1]).finditer(text)]
+        spans = [m.span() for job in self.negation_jobs[index] if job in active
+                 for m in self._pattern(self.jobs[job][1]).finditer(text)]
+        for rule in self.template_negations[index]:
+            if _required(rule) and set(_required(rule)).issubset(occ):
+                result = match_template(rule, occ)
+                if result is not None:
+                    spans.append((result[0], result[1]))
+        return spans
+
+    def _excluded(self, index: int, text: str, active: set[int], occ: Occurrences) -> str | None:
+        """The exclusion that vetoes rule set ``index`` for this message, if any."""
+        for job in self.exclude_jobs[index]:
+            source = self.jobs[job][1]
+            if job in active and self._pattern(source).search(text):
+                return source
+        for rule in self.template_excludes[index]:
+            if set(_required(rule)).issubset(occ) and match_template(rule, occ) is not None:
+                return rule.source
+        return None
 
     def _keywords(self, hits: list[tuple[int, int, str, tuple[tuple[int, float, bool], ...]]],
                   is_token: Callable[[int, int], bool], found: dict[int, list[Hit]]) -> None:
@@ -336,25 +451,29 @@ class Matcher:
                         continue
                     if not is_token(start, end):
                         continue
-                found.setdefault(index, []).append(("keyword", word, start, end, weight))
+                found.setdefault(index, []).append(Hit("keyword", word, start, end, weight))
 
-    def _variants(self, norm: Normalized, found: dict[int, list[Hit]]) -> None:
+    def _variants(self, norm: Normalized, found: dict[int, list[Hit]],
+                  occ: dict[str, dict[int, list[tuple[int, str]]]]) -> None:
+        """Typing slips (包油 for 包邮) of keywords and of class words."""
         text = norm.text
         syllables = text.translate(self.syllable_table)
-        for last, (length, entries) in self.variant_finder.iter(syllables):
+        for last, (length, words) in self.variant_finder.iter(syllables):
             start = last + 1 - length
             piece = text[start:start + length]
-            for keyword, index, weight in entries:
-                if piece == keyword:
+            for word in words:
+                if piece == word:
                     continue
-                typed = [a for a, b in zip(piece, keyword, strict=True) if a != b]
+                typed = [a for a, b in zip(piece, word, strict=True) if a != b]
                 # A slip changes one character (two in long words) and keeps the rest,
                 # and is not a common word of its own (不发 is not a slip of 补发).
                 if (len(typed) == length or len(typed) > (1 if length <= 3 else 2)
                         or any(c in _FUNCTION_CHARS for c in typed)):
                     continue
-                found.setdefault(index, []).append(
-                    ("variant", keyword, start, start + length, weight * 0.9))
+                for index, weight in self.keyword_variants.get(word, ()):
+                    found.setdefault(index, []).append(Hit("variant", word, start, start + length, weight * 0.9))
+                for name in self.slip_classes.get(word, ()):
+                    occ.setdefault(name, {}).setdefault(start, []).append((start + length, word))
 
     def _fuzzy(self, norm: Normalized, candidates: set[int], found: dict[int, list[Hit]],
                near: list[NearMiss] | None) -> None:
@@ -366,8 +485,8 @@ class Matcher:
             # gains nothing from them (explain still shows them all).
             if near is None and found.get(index):
                 continue
-            rs = self.rule_sets[index]
-            floor = rs.fuzzy_threshold - (10 if near is not None else 0)
+            runtime = self.runtime[index]
+            floor = runtime.fuzzy_threshold - (10 if near is not None else 0)
             # A phrase sharing few of its characters with the message cannot score high:
             # at the threshold a phrase of n characters can lose about n*(100-t)/100 of them.
             distinct = len(phrase_chars)
@@ -376,11 +495,12 @@ class Matcher:
             result = fuzz.partial_ratio_alignment(phrase, text, score_cutoff=floor)
             if result is None:
                 continue
-            if result.score >= rs.fuzzy_threshold:
-                found.setdefault(index, []).append(("fuzzy", phrase, result.dest_start, result.dest_end, rs.fuzzy_weight * result.score / 100))
+            if result.score >= runtime.fuzzy_threshold:
+                found.setdefault(index, []).append(Hit("fuzzy", phrase, result.dest_start, result.dest_end,
+                                                       runtime.fuzzy_weight * result.score / 100))
             elif near is not None:
-                near.append(NearMiss(rs.id, "fuzzy", phrase, round(result.score, 1), rs.fuzzy_threshold,
-                                     text[result.dest_start:result.dest_end]))
+                near.append(NearMiss(self.runtime[index].rs.id, "fuzzy", phrase, round(result.score, 1),
+                                     runtime.fuzzy_threshold, text[result.dest_start:result.dest_end]))
 
 
 # Characters so common on their own that a "slip" onto them is more likely a real word.
@@ -456,25 +576,25 @@ def _prefer_longest(found: dict[int, list[Hit]], group_of: list[int]) -> None:
     slip that overlaps another pack's exact keyword of at least its length is
     dropped too (下价 in 改下价 is not a slip of 下架).
     """
-    spans = [(index, h) for index, items in found.items() for h in items if h[0] in ("keyword", "variant")]
+    spans = [(index, h) for index, items in found.items() for h in items if h.kind in ("keyword", "variant")]
     if len(spans) < 2:
         return
     # Only overlapping hits matter: sorted by start, each hit looks at its neighbours
     # (a message of 2000 repeated keywords stays fast).
-    spans.sort(key=lambda pair: pair[1][2])
-    starts = [h[2] for _, h in spans]
-    longest = max(h[3] - h[2] for _, h in spans)
+    spans.sort(key=lambda pair: pair[1].start)
+    starts = [h.start for _, h in spans]
+    longest = max(h.end - h.start for _, h in spans)
     drop: set[int] = set()
     for index, e in spans:
-        s1, e1 = e[2], e[3]
+        s1, e1 = e.start, e.end
         for other_index, f in spans[bisect_left(starts, s1 - longest + 1):bisect_left(starts, e1)]:
             if other_index == index or group_of[other_index] != group_of[index]:
                 continue
-            s2, e2 = f[2], f[3]
+            s2, e2 = f.start, f.end
             if s2 <= s1 and e1 <= e2 and e2 - s2 > e1 - s1:
                 drop.add(id(e))
                 break
-            if e[0] == "variant" and f[0] == "keyword" and s2 < e1 and s1 < e2 and e2 - s2 >= e1 - s1:
+            if e.kind == "variant" and f.kind == "keyword" and s2 < e1 and s1 < e2 and e2 - s2 >= e1 - s1:
                 drop.add(id(e))
                 break
     if drop:

@@ -11,14 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PackError, Problem
-from .schema import INTENT_PACK, REPLY_PACK, SHARED_PACK, SHOP_PROFILE, TAG_PACK, Spec, validate
+from .schema import CLASSES_PACK, INTENT_PACK, REPLY_PACK, SHARED_PACK, SHOP_PROFILE, TAG_PACK, Spec, validate
 from .sources import PackSources, pack_files
 from .templates import TemplateError, template_fields
 from .yamlfile import YamlDocument, read_yaml
 
 SHARED_FILE = "_shared.yaml"
-INTENT_IDS = ("size", "bargain", "shipping", "quality_complaint", "unpaid_order", "greeting",
-              "return_exchange", "bad_review", "product_info", "order_change", "farewell")
+CLASSES_FILE = "_classes.yaml"
+# Files of the intents folder that are not intent packs of their own.
+SPECIAL_FILES = (SHARED_FILE, CLASSES_FILE)
 
 
 @dataclass
@@ -28,7 +29,10 @@ class PackSet:
     replies: list[dict[str, Any]] = field(default_factory=list)
     shop: dict[str, Any] = field(default_factory=dict)
     # intents/_shared.yaml: exclusions that apply to every intent pack
-    shared_exclude: list[str] = field(default_factory=list)
+    shared_exclude: list[Any] = field(default_factory=list)
+    # intents/_classes.yaml: word classes every pack may use, and where each is defined
+    shared_classes: dict[str, list[Any]] = field(default_factory=dict)
+    shared_class_origins: dict[str, tuple[str, int]] = field(default_factory=dict)
     # ids of packs that failed validation (already reported)
     broken_ids: set[str] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
@@ -58,6 +62,15 @@ def load_packs(sources: PackSources) -> PackSet:
                 if shared is not None:
                     packs.shared_exclude = list(shared.data.get("exclude", []))
                 continue
+            if path.name == CLASSES_FILE and spec is INTENT_PACK:
+                classes = _read(path, CLASSES_PACK, packs.problems)
+                if classes is not None:
+                    packs.shared_classes = dict(classes.data["classes"])
+                    packs.shared_class_origins = {name: (classes.path, classes.line_of(("classes", name)))
+                                                  for name in packs.shared_classes}
+                continue
+            if path.name.startswith("_") and spec is INTENT_PACK:
+                continue  # data of another module (e.g. slots), read there
             doc = _read(path, spec, packs.problems)
             if doc is None:
                 # still known by its id: one broken pack should not make every reference
@@ -113,8 +126,51 @@ def _read(path: Path, spec: Spec, problems: list[Problem]) -> YamlDocument | Non
     return None if found else doc
 
 
+def template_sources(pack: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """Every rule template of a pack with its key path: templates, their agent
+    conditions, and negations or exclusions written as templates."""
+    found: list[tuple[tuple[Any, ...], str]] = []
+    for i, item in enumerate(pack.get("templates", [])):
+        rule = {"template": item} if isinstance(item, str) else item
+        found.append((("templates", i, "template") if isinstance(item, dict) else ("templates", i),
+                      rule["template"]))
+        if "agent" in rule:
+            found.append((("templates", i, "agent"), rule["agent"]))
+    for key in ("negations", "exclude"):
+        for i, item in enumerate(pack.get(key, [])):
+            if isinstance(item, dict) and "template" in item:
+                found.append(((key, i, "template"), item["template"]))
+    return found
+
+
+def _check_classes(packs: PackSet) -> None:
+    """Every class a template names exists (in the pack or shared); none is defined twice."""
+    from .rule_templates import LITERAL, TemplateSyntaxError, parse
+
+    shared = packs.shared_classes
+    for pack in packs.intents + packs.tags:
+        own = pack.get("classes", {})
+        for name in own:
+            if name in shared:
+                where = packs.shared_class_origins.get(name, ("", 0))
+                _problem(packs, pack, ("classes", name),
+                         f"class {name!r} is defined twice: here and in {where[0]}:{where[1]}")
+        for key_path, source in template_sources(pack):
+            try:
+                fragments = parse(source, lambda text: text)
+            except TemplateSyntaxError:
+                continue  # reported by the schema
+            for fragment in fragments:
+                for name, _optional in fragment:
+                    if not name.startswith(LITERAL) and name not in own and name not in shared:
+                        _problem(packs, pack, key_path,
+                                 f"expected a class defined in this pack or in {CLASSES_FILE}, "
+                                 f"got {{{name}}}, which neither defines")
+
+
 def _cross_check(packs: PackSet, shop_doc: YamlDocument | None) -> None:
-    """Checks that span files: references, template variables."""
+    """Checks that span files: references, template variables, word classes."""
+    _check_classes(packs)
     intent_ids = {p["id"] for p in packs.intents} | packs.broken_ids
     tag_ids = {p["id"] for p in packs.tags} | packs.broken_ids
     for pack in packs.intents:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .matching import automaton
@@ -20,48 +21,18 @@ from .normalize import normalize
 from .results import IntentMatch, Reply, TagMatch
 from .templates import TemplateError, render
 
-# Which stage of the sale each intent usually belongs to. Greeting and farewell
-# are left out: 好的谢谢 closes a pre-sale chat as often as an after-sale one.
-STAGE_OF_INTENT = {
-    "quality_complaint": "after_sale",
-    "return_exchange": "after_sale",
-    "bad_review": "after_sale",
-    "shipping": "in_sale",
-    "order_change": "in_sale",
-    "unpaid_order": "pre_sale",
-    "bargain": "pre_sale",
-    "size": "pre_sale",
-    "product_info": "pre_sale",
-    "greeting": None,
-    "farewell": None,
-}
 _STAGE_ORDER = ("after_sale", "in_sale", "pre_sale")
 
-# What the buyer typed can move an intent out of its usual stage: 包邮吗 is
-# asked before buying, 发货了吗 after paying, 退差价 after the parcel came.
-# Checked in order against the text the intent's rules matched; first wins.
-_STAGE_CUES: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
-    "shipping": (
-        ("in_sale", re.compile(r"发了|发货了|发出了|还没发|没发货|怎么还没|到哪|物流|单号|不动|没更新|催|派送|签收")),
-        ("pre_sale", re.compile(r"包邮|运费|邮费|几天|多久|多长时间|什么快递|哪个快递|哪家快递|能发|可以发|发什么|偏远|顺丰|新疆|西藏")),
-    ),
-    "bargain": (
-        ("after_sale", re.compile(r"差价|价保|保价|降价|买贵|刚买|已经买|买完|收到")),
-    ),
-    "product_info": (
-        ("after_sale", re.compile(r"怎么用|如何用|怎么洗|怎么穿|怎么装|使用方法|用法|说明书|收到|到了")),
-    ),
-    "size": (
-        ("after_sale", re.compile(r"换|收到|到了|穿着|穿上")),
-    ),
-    # review-for-reward questions (好评返现吗) come before or around the review
-    "bad_review": (
-        ("pre_sale", re.compile(r"返现|返钱|返红包|好评送|晒图送|好评有|五星送")),
-    ),
-    "return_exchange": (
-        ("pre_sale", re.compile(r"无理由|支持退|支持换|能退吗|可以退吗|包退|运费险|退换吗")),
-    ),
-}
+
+@dataclass(frozen=True)
+class StageRule:
+    """An intent pack's ``stage`` and ``stage_cues``: the stage the need usually
+    belongs to, and words that move it (包邮吗 is asked before buying, 发货了吗
+    after paying); checked in order against what the buyer typed, first wins."""
+
+    usual: str | None
+    cues: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
 
 # Particles and fillers: two replies sharing 吗 or 的 with the buyer say nothing alike.
 _FILLER = frozenset("吗呢吧啊呀哦么嘛的了我你您亲这那")
@@ -119,13 +90,16 @@ def said_for(match: IntentMatch, normalized: str | None = None) -> str:
     return normalize(" ".join(e.text for e in match.evidence)).text
 
 
-def intent_stage(match: IntentMatch, normalized: str | None = None) -> str | None:
+def intent_stage(match: IntentMatch, rule: StageRule | None, normalized: str | None = None) -> str | None:
     """The stage this one intent points to, from its usual stage and what the buyer typed."""
-    said = said_for(match, normalized)
-    for stage, cue in _STAGE_CUES.get(match.id, ()):
-        if cue.search(said):
-            return stage
-    return STAGE_OF_INTENT.get(match.id)
+    if rule is None:
+        return None
+    if rule.cues:
+        said = said_for(match, normalized)
+        for stage, words in rule.cues:
+            if any(word in said for word in words):
+                return stage
+    return rule.usual
 
 
 def answer_order(intents: Sequence[IntentMatch]) -> list[IntentMatch]:
@@ -148,7 +122,9 @@ def _fit_order(item: tuple[float, int, Any]) -> tuple[float, int]:
 
 
 class ReplyBook:
-    def __init__(self, packs: Sequence[dict[str, Any]], shop: dict[str, Any]) -> None:
+    def __init__(self, packs: Sequence[dict[str, Any]], shop: dict[str, Any],
+                 stages: dict[str, StageRule] | None = None) -> None:
+        self.stages = stages or {}
         self.by_intent: dict[str, list[dict[str, Any]]] = {}
         for pack in packs:
             self.by_intent.setdefault(pack["intent"], []).extend(pack["replies"])
@@ -183,7 +159,7 @@ class ReplyBook:
         ids = {m.id for m in intents}
         stages: set[str] = set()
         for match in intents:
-            found = intent_stage(match, normalized)
+            found = intent_stage(match, self.stages.get(match.id), normalized)
             # Changing an order not yet paid for (改地址 on an unpaid order) is pre-sale.
             if match.id == "order_change" and "unpaid_order" in ids:
                 found = "pre_sale"

@@ -21,10 +21,23 @@ def assemble(cls: type[_T], **fields: Any) -> _T:
 
 
 @dataclass(frozen=True)
+class EvidencePart:
+    """The class word behind one piece of a template, with its span in the original text."""
+
+    word_class: str
+    word: str
+    start: int
+    end: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"class": self.word_class, "word": self.word, "span": [self.start, self.end]}
+
+
+@dataclass(frozen=True)
 class Evidence:
     """Why a rule fired: its kind, its pattern, and what the buyer typed."""
 
-    kind: str  # keyword | variant | fuzzy | regex | together | signal | history
+    kind: str  # keyword | variant | fuzzy | regex | template | together | only | signal | history
     pattern: str
     start: int  # span in the original text (end exclusive)
     end: int
@@ -32,10 +45,15 @@ class Evidence:
     weight: float
     # span in the normalised text, for negation checks; not part of the result
     norm_span: tuple[int, int] = field(default=(0, 0), compare=False, repr=False)
+    # for a template: the class word behind each piece
+    parts: tuple[EvidencePart, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "pattern": self.pattern, "span": [self.start, self.end],
-                "text": self.text, "weight": round(self.weight, 3)}
+        out: dict[str, Any] = {"kind": self.kind, "pattern": self.pattern, "span": [self.start, self.end],
+                               "text": self.text, "weight": round(self.weight, 3)}
+        if self.parts:
+            out["parts"] = [p.to_dict() for p in self.parts]
+        return out
 
 
 

@@ -109,6 +109,46 @@ class Regex(Spec):
             report.error(path, problem)
 
 
+class TemplateText(Spec):
+    """A rule template (see rule_templates): fragments of class names and literal text."""
+
+    expected = "a template such as '{when} {send}'"
+
+    def check(self, value: Any, path: KeyPath, report: Reporter) -> None:
+        if not isinstance(value, str):
+            report.mismatch(path, self.expected, value)
+            return
+        from .rule_templates import TemplateSyntaxError, parse
+
+        try:
+            parse(value, lambda text: text)
+        except TemplateSyntaxError as exc:
+            report.error(path, str(exc))
+
+
+class ClassMap(Spec):
+    """``classes:``: class names to lists of words."""
+
+    expected = "a mapping of class names to lists of words"
+    _name = re.compile(r"^[a-z][a-z0-9_]*$")
+
+    def check(self, value: Any, path: KeyPath, report: Reporter) -> None:
+        if not isinstance(value, dict):
+            report.mismatch(path, self.expected, value)
+            return
+        for name, words in value.items():
+            if not isinstance(name, str) or not self._name.match(name):
+                report.error((*path, name), f"expected a class name of lower-case letters, digits and '_', "
+                                            f"got {name!r}")
+            elif not isinstance(words, list) or not words:
+                report.error((*path, name), f"expected a non-empty list of words for class {name!r}, "
+                                            f"got {describe(words)}")
+            else:
+                for i, word in enumerate(words):
+                    if not isinstance(word, (str, int)) or isinstance(word, bool) or not str(word).strip():
+                        report.mismatch((*path, name, i), "a non-empty word", word)
+
+
 class ListOf(Spec):
     def __init__(self, item: Spec, *, min_items: int = 0) -> None:
         self.item, self.min_items = item, min_items
@@ -181,16 +221,46 @@ ONLY = Mapping("only rule", {"words": ListOf(Text(), min_items=1), "particles": 
 TOGETHER = Mapping("together rule", {"all": ListOf(ListOf(Text(), min_items=1), min_items=2),
                                      "weight": WEIGHT}, ("all",))
 
+TEMPLATE = Mapping(
+    "template rule",
+    {
+        "template": TemplateText(),
+        "weight": WEIGHT,
+        # characters allowed between two fragments (a space in the template)
+        "gap": Number(0, 40, integer=True),
+        "any_order": Flag(),
+        # the agent's last message must match this template for the rule to count
+        "agent": TemplateText(),
+    },
+    ("template",),
+    shorthand=("template", TemplateText()),
+)
+
+
+def _one_of_pattern_template(value: dict[str, Any], path: KeyPath, report: Reporter) -> None:
+    if ("pattern" in value) == ("template" in value):
+        report.error(path, "expected exactly one of 'pattern' or 'template'")
+
+
+# A negation or exclusion: a regex (a bare text) or a template.
+GUARD = Mapping("negation or exclusion", {"pattern": Regex(), "template": TemplateText(),
+                                          "gap": Number(0, 40, integer=True), "any_order": Flag()},
+                shorthand=("pattern", Regex()), extra=_one_of_pattern_template)
+STAGE_CUE = Mapping("stage cue", {"stage": Text(choices=STAGES), "words": ListOf(Text(), min_items=1)},
+                    ("stage", "words"))
+
 _RULE_FIELDS: dict[str, Spec] = {
+    "classes": ClassMap(),
+    "templates": ListOf(TEMPLATE),
     "keywords": ListOf(KEYWORD),
     "regex": ListOf(PATTERN),
     "phrases": PHRASES,
     "together": ListOf(TOGETHER),
     "only": ListOf(ONLY),
     # Matches inside these spans do not count (不用包邮, 不是质量问题).
-    "negations": ListOf(Regex()),
+    "negations": ListOf(GUARD),
     # Any match of these vetoes the whole intent or tag for the message.
-    "exclude": ListOf(Regex()),
+    "exclude": ListOf(GUARD),
     "examples": EXAMPLES,
 }
 
@@ -205,6 +275,11 @@ INTENT_PACK = Mapping(
         "yields_to": ListOf(Text()),
         # May a short follow-up inherit this intent from the buyer's history?
         "lift": Flag(),
+        # a need outside the label taxonomy (invoice): answered, never scored as an intent
+        "other": Flag(),
+        # the sales stage this need usually belongs to, and words that move it
+        "stage": Text(choices=STAGES),
+        "stage_cues": ListOf(STAGE_CUE),
         **_RULE_FIELDS,
     },
     ("id",),
@@ -212,7 +287,9 @@ INTENT_PACK = Mapping(
 
 # intents/_shared.yaml: text that is never a buyer's need, whatever pack would match it
 # (an agent's own words pasted back, platform notices).
-SHARED_PACK = Mapping("shared rules", {"description": Text(), "exclude": ListOf(Regex())})
+SHARED_PACK = Mapping("shared rules", {"description": Text(), "exclude": ListOf(GUARD)})
+# intents/_classes.yaml: word classes every pack may use
+CLASSES_PACK = Mapping("shared classes", {"description": Text(), "classes": ClassMap()}, ("classes",))
 
 SIGNALS = Mapping(
     "signals",

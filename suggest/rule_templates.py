@@ -1,0 +1,179 @@
+"""The template rule kind: how a pack says how buyers ask, once.
+
+A template is fragments separated by spaces; a fragment is pieces that follow
+each other directly; a piece is ``{name}`` (any word of class ``name``),
+``{name?}`` (a word of the class, or nothing) or literal text::
+
+    {when} {send}          什么时候发货, 几天能发出, 多久可以寄出
+    还{not}{send}          还没发, 还不发
+    {can?}{send}{ask}      发吗, 能发吗, 可以寄不
+
+Between two fragments up to ``gap`` characters may stand (default 4); with
+``any_order`` the fragments may come in any order. Literal text is a class of
+one word, so the matcher finds every piece in its one automaton pass and this
+module only joins the spans it found.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from itertools import permutations
+
+from .program import Part, TemplateRule
+
+DEFAULT_GAP = 4
+MAX_FRAGMENTS = 8
+_PIECE = re.compile(r"\{([^{}]*)\}")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*\??$")
+OPTIONAL = "?"  # suffix of an optional piece's class name in a compiled template
+LITERAL = "="  # prefix of the class name of a literal piece
+
+
+class TemplateSyntaxError(ValueError):
+    pass
+
+
+def literal_class(text: str) -> str:
+    return LITERAL + text
+
+
+def parse(source: str, fold: Callable[[str], str]) -> list[list[tuple[str, bool]]]:
+    """Fragments of ``source`` as lists of (class name or literal word, optional).
+
+    Literal words are folded like messages (``fold``); a literal piece comes back
+    as ``literal_class(word)``. Raises TemplateSyntaxError with a message for people.
+    """
+    if not isinstance(source, str) or not source.strip():
+        raise TemplateSyntaxError("expected a template with at least one fragment, got an empty text")
+    fragments: list[list[tuple[str, bool]]] = []
+    for raw in source.split():
+        pieces: list[tuple[str, bool]] = []
+        at = 0
+        for m in _PIECE.finditer(raw):
+            pieces.extend(_literal(raw[at:m.start()], fold))
+            name = m.group(1).strip()
+            if not _NAME.match(name):
+                raise TemplateSyntaxError(f"expected a class name of lower-case letters, digits and '_' "
+                                          f"inside {{}}, got {{{name}}}")
+            pieces.append((name.rstrip("?"), name.endswith("?")))
+            at = m.end()
+        pieces.extend(_literal(raw[at:], fold))
+        if any(c in "{}" for p, _ in pieces if p.startswith(LITERAL) for c in p):
+            raise TemplateSyntaxError(f"unbalanced braces in {raw!r}")
+        if pieces and all(optional for _, optional in pieces):
+            raise TemplateSyntaxError(f"fragment {raw!r} has only optional pieces: it would match anywhere")
+        if pieces:
+            fragments.append(pieces)
+    if not fragments:
+        raise TemplateSyntaxError("expected a template with at least one fragment")
+    if len(fragments) > MAX_FRAGMENTS:
+        raise TemplateSyntaxError(f"expected at most {MAX_FRAGMENTS} fragments, got {len(fragments)}")
+    return fragments
+
+
+def _literal(text: str, fold: Callable[[str], str]) -> list[tuple[str, bool]]:
+    if not text:
+        return []
+    if "{" in text or "}" in text:
+        raise TemplateSyntaxError(f"unbalanced braces in {text!r}")
+    folded = fold(text)
+    return [(literal_class(folded), False)] if folded else []
+
+
+# -- matching ----------------------------------------------------------------------
+
+# Where each class's words occur in a message: class -> start -> [(end, word)].
+Occurrences = Mapping[str, Mapping[int, Sequence[tuple[int, str]]]]
+# One way a fragment matches: (start, end, parts).
+Span = tuple[int, int, tuple[Part, ...]]
+
+
+def _piece_name(piece: str) -> tuple[str, bool]:
+    return (piece[:-1], True) if piece.endswith(OPTIONAL) else (piece, False)
+
+
+def _fragment_spans(fragment: Sequence[str], occ: Occurrences) -> list[Span]:
+    """Every way the adjacent pieces of ``fragment`` match, leftmost first."""
+    pieces = [_piece_name(p) for p in fragment]
+    # A match starts where one of the leading pieces (up to the first required one) starts.
+    starts: set[int] = set()
+    for name, optional in pieces:
+        starts.update(occ.get(name, {}))
+        if not optional:
+            break
+    out: list[Span] = []
+    for start in sorted(starts):
+        for end, parts in _from(pieces, 0, start, occ):
+            out.append((start, end, parts))
+    return out
+
+
+def _from(pieces: Sequence[tuple[str, bool]], index: int, at: int, occ: Occurrences
+          ) -> list[tuple[int, tuple[Part, ...]]]:
+    if index == len(pieces):
+        return [(at, ())]
+    name, optional = pieces[index]
+    ways: list[tuple[int, tuple[Part, ...]]] = []
+    for end, word in occ.get(name, {}).get(at, ()):
+        part = Part(name, word, at, end)
+        ways.extend((last, (part, *rest)) for last, rest in _from(pieces, index + 1, end, occ))
+    if optional:
+        ways.extend(_from(pieces, index + 1, at, occ))
+    return ways
+
+
+def match(rule: TemplateRule, occ: Occurrences) -> tuple[int, int, tuple[Part, ...]] | None:
+    """The leftmost match of ``rule`` in a message whose class words are ``occ``."""
+    spans = [_fragment_spans(fragment, occ) for fragment in rule.fragments]
+    if any(not s for s in spans):
+        return None
+    orders: Sequence[Sequence[int]] = (
+        list(permutations(range(len(spans)))) if rule.any_order and len(spans) > 1 else [range(len(spans))])
+    best: tuple[int, int, tuple[Part, ...]] | None = None
+    for order in orders:
+        found = _chain([spans[i] for i in order], rule.gap)
+        if found is not None and (best is None or found[0] < best[0]):
+            best = found
+    return best
+
+
+def _chain(spans: Sequence[Sequence[Span]], gap: int) -> tuple[int, int, tuple[Part, ...]] | None:
+    """Fragments one after another, each within ``gap`` characters of the last."""
+    failed: set[tuple[int, int]] = set()  # (fragment, position it had to follow) known to fail
+
+    def follow(k: int, after: int) -> tuple[int, tuple[Part, ...]] | None:
+        if k == len(spans):
+            return (after, ())
+        if (k, after) in failed:
+            return None
+        for start, end, parts in spans[k]:
+            if start < after:
+                continue
+            if start - after > gap:
+                break  # spans are sorted by start
+            rest = follow(k + 1, end)
+            if rest is not None:
+                return (rest[0], parts + rest[1])
+        failed.add((k, after))
+        return None
+
+    for start, end, parts in spans[0]:
+        rest = follow(1, end)
+        if rest is not None:
+            return (start, rest[0], parts + rest[1])
+    return None
+
+
+def near_miss(rule: TemplateRule, occ: Occurrences) -> tuple[int, tuple[int, int]] | None:
+    """For a template that does not match: the one fragment whose absence stops it
+    (its index) and the span the others cover, or None when more than one is missing."""
+    if len(rule.fragments) < 2:
+        return None
+    for skipped in range(len(rule.fragments)):
+        rest = TemplateRule(rule.source, rule.fragments[:skipped] + rule.fragments[skipped + 1:],
+                            rule.weight, rule.gap + 2, rule.any_order)
+        found = match(rest, occ)
+        if found is not None:
+            return skipped, (found[0], found[1])
+    return None
