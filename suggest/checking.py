@@ -49,22 +49,40 @@ def _line(pack: dict[str, Any], *path: Any) -> int:
     return lines.get((), 1)
 
 
-def _example(item: Any) -> tuple[str, tuple[str, ...], frozenset[str]]:
+def _example(item: Any) -> tuple[str, tuple[Any, ...], frozenset[str]]:
     if isinstance(item, str):
         return item, (), frozenset()
     return item["text"], tuple(item.get("history", [])), frozenset(item.get("also", []))
 
 
+def _template_lines(pack: dict[str, Any]) -> list[tuple[int, str, tuple[Any, ...]]]:
+    """(index, source, key path) of each of the pack's own templates (not guards)."""
+    out = []
+    for i, item in enumerate(pack.get("templates", [])):
+        source = item if isinstance(item, str) else item["template"]
+        out.append((i, source, ("templates", i)))
+    return out
+
+
 def run_examples(engine: Any, packs: PackSet) -> list[Problem]:
-    """Each pack's ``match`` examples must yield it, ``no_match`` ones must not."""
+    """Each pack's ``match`` examples must yield it, ``no_match`` ones must not, and
+    each template must fire on at least one of the ``match`` examples it was written for."""
     problems: list[Problem] = []
     for kind, bucket in (("intent", packs.intents), ("tag", packs.tags)):
         for pack in bucket:
             examples = pack.get("examples", {})
+            fired: set[str] = set()
             for expect in ("match", "no_match"):
                 for i, item in enumerate(examples.get(expect, [])):
                     text, history, also = _example(item)
-                    analysis = engine.analyze(text, history)
+                    if expect == "match" and pack.get("templates"):
+                        explained = engine.explain(text, history)
+                        analysis = explained.analysis
+                        for row in explained.rows:
+                            if row.id == pack["id"] and row.kind == kind:
+                                fired.update(e.pattern for e in row.evidence if e.kind == "template")
+                    else:
+                        analysis = engine.analyze(text, history)
                     found = set(analysis.intent_ids if kind == "intent" else analysis.tag_ids)
                     where = (pack["_file"], _line(pack, "examples", expect, i))
                     if expect == "match" and pack["id"] not in found:
@@ -81,6 +99,13 @@ def run_examples(engine: Any, packs: PackSet) -> list[Problem]:
                                                     f"{text!r} also matches {', '.join(sorted(extra))}: "
                                                     "overlapping packs (list them under 'also' if intended)",
                                                     "warning"))
+            if examples.get("match"):
+                for i, source, key_path in _template_lines(pack):
+                    if source not in fired:
+                        problems.append(Problem(pack["_file"], _line(pack, *key_path), f"templates[{i}]",
+                                                f"template {source!r} matches none of the pack's "
+                                                "examples.match lines: add the kind of message it was "
+                                                "written for"))
     return problems
 
 
@@ -109,6 +134,17 @@ def _overlaps(packs: PackSet) -> list[Problem]:
         for i, item in enumerate(pack.get("keywords", [])):
             word = (item if isinstance(item, str) else item["text"]).strip().lower()
             owners.setdefault(word, []).append((pack, i))
+    # a class word of one pack that is a keyword of another: the two packs compete for it
+    for pack in packs.intents:
+        for name, words in pack.get("classes", {}).items():
+            for j, word in enumerate(words):
+                folded = str(word).strip().lower()
+                others = sorted({p["id"] for p, _ in owners.get(folded, []) if p["id"] != pack["id"]})
+                if others:
+                    problems.append(Problem(pack["_file"], _line(pack, "classes", name, j),
+                                            f"classes.{name}[{j}]",
+                                            f"class word {folded!r} is also a keyword of {', '.join(others)}",
+                                            "warning"))
     for word, places in sorted(owners.items()):
         ids = sorted({p["id"] for p, _ in places})
         if len(ids) > 1:

@@ -80,7 +80,7 @@ def _keyword(item: Any, pinyin: dict[str, str], slips: bool) -> KeywordRule:
     rule = {"text": item} if isinstance(item, str) else item
     text = _word(rule["text"])
     return KeywordRule(text, float(rule.get("weight", 0.6)), bool(rule.get("token", False)),
-                       _slip_keys(text, pinyin, rule.get("variants", slips)))
+                       _slip_keys(text, pinyin, bool(rule.get("variants", slips))))
 
 
 def _slip_keys(text: str, pinyin: dict[str, str], slips: bool) -> tuple[str, ...]:
@@ -90,6 +90,12 @@ def _slip_keys(text: str, pinyin: dict[str, str], slips: bool) -> tuple[str, ...
     return ()
 
 
+def fold_words(words: list[Any]) -> tuple[str, ...]:
+    """Class words as the matcher sees messages, each once, longest first."""
+    folded = {_word(str(w)) for w in words}
+    return tuple(sorted((w for w in folded if w), key=lambda w: (-len(w), w)))
+
+
 class _Classes:
     """The word classes of a program: shared ones by name, a pack's own as ``pack:name``,
     literal template text as classes of one word. Each is made once."""
@@ -97,12 +103,7 @@ class _Classes:
     def __init__(self, shared: dict[str, list[Any]], pinyin: dict[str, str]) -> None:
         self.pinyin = pinyin
         self.made: dict[str, WordClass] = {}
-        self.shared = {name: self._words(words) for name, words in shared.items()}
-
-    @staticmethod
-    def _words(words: list[Any]) -> tuple[str, ...]:
-        folded = {_word(str(w)) for w in words}
-        return tuple(sorted((w for w in folded if w), key=lambda w: (-len(w), w)))
+        self.shared = {name: fold_words(words) for name, words in shared.items()}
 
     def _make(self, name: str, words: tuple[str, ...], slips: bool) -> str:
         if name not in self.made:
@@ -151,7 +152,7 @@ def _signals(data: dict[str, Any]) -> tuple[Signal, ...]:
 def _rule_set(pack: dict[str, Any], classes: _Classes, pinyin: dict[str, str], shared_exclude: list[Any],
               slips: bool = True) -> RuleSet:
     pack_id = pack["id"]
-    own = {name: classes._words(words) for name, words in pack.get("classes", {}).items()}
+    own = {name: fold_words(words) for name, words in pack.get("classes", {}).items()}
     regexes = []
     for item in pack.get("regex", []):
         rule = {"pattern": item} if isinstance(item, str) else item

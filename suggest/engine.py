@@ -54,11 +54,9 @@ class _State:
         freq, total = program.jieba
         self.tokenizer = Tokenizer(dict(freq), total)
         self.shop: dict[str, Any] = program.shop
-        from .replies import ReplyBook, StageRule
+        from .replies import ReplyBook
 
-        stages = {rs.id: StageRule(rs.stage, tuple((c.stage, c.words) for c in rs.stage_cues))
-                  for rs in self.intent_sets}
-        self.replies = ReplyBook(program.replies, self.shop, stages)
+        self.replies = ReplyBook.from_program(program)
         self._history_cache: OrderedDict[str, tuple[IntentMatch, ...]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -281,11 +279,12 @@ def _checked_history(history: Any) -> tuple[tuple[str, ...], Normalized | None]:
         if isinstance(item, str):
             role, said = "buyer", item
         elif isinstance(item, Mapping):
-            role, said = item.get("role", "buyer"), item.get("text")
+            role, text = item.get("role", "buyer"), item.get("text")
             if role not in ROLES:
                 raise InputError(f"expected a history role of buyer or agent, got {role!r}")
-            if not isinstance(said, str):
+            if not isinstance(text, str):
                 raise InputError("expected every history entry to have a 'text' that is text")
+            said = text
         else:
             raise InputError(f"expected every history message as text or a {{role, text}} mapping, "
                              f"got {type(item).__name__}")

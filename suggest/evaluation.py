@@ -23,7 +23,8 @@ class LabelledMessage:
     text: str
     intents: frozenset[str]
     tags: frozenset[str]
-    history: tuple[str, ...] = ()
+    history: tuple[Any, ...] = ()
+    other: str | None = None  # a need outside the taxonomy (invoice, repair); intents then []
 
 
 def read_labelled(path: str | Path) -> list[LabelledMessage]:
@@ -37,7 +38,8 @@ def read_labelled(path: str | Path) -> list[LabelledMessage]:
                 rows.append(LabelledMessage(
                     id=str(data.get("id", number)), text=data["text"],
                     intents=frozenset(data.get("intents", [])), tags=frozenset(data.get("tags", [])),
-                    history=tuple(data.get("history", []))))
+                    history=tuple(data.get("history", [])),
+                    other=data.get("other") if isinstance(data.get("other"), str) else None))
             except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
                 raise InputError(f"{path}:{number}: expected a labelled message object, got an error: {exc}") from None
     return rows
@@ -105,15 +107,30 @@ class EvalReport:
     empty_messages: int
     false_alarms: int
     errors: tuple[ErrorCase, ...] = field(default=())
+    # of the no-intent messages, those labelled with a need outside the taxonomy (other)
+    other_messages: int = 0
+    other_false_alarms: int = 0
 
     @property
     def false_alarm_rate(self) -> float:
         return self.false_alarms / self.empty_messages if self.empty_messages else 0.0
 
+    @property
+    def chatter_false_alarm_rate(self) -> float:
+        chatter = self.empty_messages - self.other_messages
+        return (self.false_alarms - self.other_false_alarms) / chatter if chatter else 0.0
+
+    @property
+    def other_false_alarm_rate(self) -> float:
+        return self.other_false_alarms / self.other_messages if self.other_messages else 0.0
+
     def to_dict(self) -> dict[str, Any]:
         return {"messages": self.messages, "intents": self.intents.to_dict(), "tags": self.tags.to_dict(),
                 "no_intent_messages": self.empty_messages, "false_alarms": self.false_alarms,
                 "false_alarm_rate": round(self.false_alarm_rate, 4),
+                "other_messages": self.other_messages, "other_false_alarms": self.other_false_alarms,
+                "chatter_false_alarm_rate": round(self.chatter_false_alarm_rate, 4),
+                "other_false_alarm_rate": round(self.other_false_alarm_rate, 4),
                 "errors": [vars(e) | {"expected": list(e.expected), "got": list(e.got),
                                       "evidence": list(e.evidence)} for e in self.errors]}
 
@@ -127,6 +144,10 @@ class EvalReport:
                      f"{self.tags.micro.f1:>7.3f}{self.tags.micro.tp + self.tags.micro.fn:>6}")
         lines.append(f"false alarms on {self.empty_messages} no-intent messages: {self.false_alarms} "
                      f"({self.false_alarm_rate:.1%})")
+        chatter = self.empty_messages - self.other_messages
+        lines.append(f"  chatter: {self.false_alarms - self.other_false_alarms} of {chatter} "
+                     f"({self.chatter_false_alarm_rate:.1%}); needs outside the taxonomy (other): "
+                     f"{self.other_false_alarms} of {self.other_messages} ({self.other_false_alarm_rate:.1%})")
         lines.append(f"intents macro-F1 {self.intents.macro_f1:.3f}")
         lines.append(f"intents micro-F1 {micro.f1:.3f} (P {micro.precision:.3f}, R {micro.recall:.3f}) "
                      f"on {self.messages} messages")
@@ -165,20 +186,25 @@ def evaluate(engine: Engine, rows: Sequence[LabelledMessage]) -> EvalReport:
     intent_pairs = []
     tag_pairs = []
     errors: list[ErrorCase] = []
-    empty = alarms = 0
+    empty = alarms = other = other_alarms = 0
+    outside = engine.outside_taxonomy  # answered (invoice), but not labels of the taxonomy
     for row in rows:
         analysis: Analysis = engine.analyze(row.text, row.history)
-        got = frozenset(analysis.intent_ids)
+        got = frozenset(analysis.intent_ids) - outside
         intent_pairs.append((row.intents, got))
         tag_pairs.append((row.tags, frozenset(analysis.tag_ids)))
         if not row.intents:
             empty += 1
             alarms += bool(got)
+            if row.other:
+                other += 1
+                other_alarms += bool(got)
         evidence_of = {m.id: tuple(f"{e.kind} {e.pattern!r}→{e.text!r}" for e in m.evidence)
                        for m in analysis.intents}
         for label in sorted(row.intents ^ got):
             kind = "false positive" if label in got else "false negative"
             errors.append(ErrorCase(row.id, row.text, label, kind, tuple(sorted(row.intents)), tuple(sorted(got)),
                                     evidence_of.get(label, ())))
-    return EvalReport(len(rows), _count(intent_pairs, engine.intent_ids), _count(tag_pairs, engine.tag_ids),
-                      empty, alarms, tuple(errors))
+    labels = [i for i in engine.intent_ids if i not in outside]
+    return EvalReport(len(rows), _count(intent_pairs, labels), _count(tag_pairs, engine.tag_ids),
+                      empty, alarms, tuple(errors), other, other_alarms)

@@ -19,14 +19,15 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from .normalize import Normalized, is_emoji
-from .program import Guard, Hit, Need, Part, Program, RuleSet, TemplateRule
+from .program import Guard, Hit, Need, Program, RuleSet, TemplateRule
 from .results import Evidence, EvidencePart, assemble
-from .rule_templates import OPTIONAL, Occurrences, match as match_template, near_miss
+from .rule_templates import OPTIONAL, Occurrences, near_miss
+from .rule_templates import match as match_template
 
 
 def to_evidence(norm: Normalized, hit: Hit) -> Evidence:
     o_start, o_end = norm.span(hit.start, hit.end)
-    parts = ()
+    parts: tuple[EvidencePart, ...] = ()
     if hit.parts:
         parts = tuple(EvidencePart(p.word_class.split(":")[-1], p.word, *norm.span(p.start, p.end))
                       for p in hit.parts)
@@ -554,7 +555,7 @@ class _Finder:
         return self.automaton.iter(text) if self.automaton is not None and text else ()
 
 
-def _first_literal(text: str, group: list[str], negated: list[tuple[int, int]]) -> tuple[int, int] | None:
+def _first_literal(text: str, group: Sequence[str], negated: list[tuple[int, int]]) -> tuple[int, int] | None:
     for word in group:
         at = text.find(word)
         while at >= 0:

@@ -11,7 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PackError, Problem
-from .schema import CLASSES_PACK, INTENT_PACK, REPLY_PACK, SHARED_PACK, SHOP_PROFILE, TAG_PACK, Spec, validate
+from .schema import (
+    CLASSES_PACK,
+    INTENT_PACK,
+    REPLY_PACK,
+    SHARED_PACK,
+    SHOP_PROFILE,
+    TAG_PACK,
+    Spec,
+    validate,
+)
 from .sources import PackSources, pack_files
 from .templates import TemplateError, template_fields
 from .yamlfile import YamlDocument, read_yaml

@@ -190,14 +190,17 @@ MODEL_FINGERPRINT = _fingerprint()
 
 
 def encode(value: Any) -> Any:
-    """A record tree as plain tuples, lists and dicts that ``marshal`` can store.
+    """A record tree as tuples, lists and dicts that ``marshal`` can store.
 
-    A record becomes ``("@", tag, field values...)``; other tuples are kept as lists
-    so the two never mix up.
+    A record becomes ``(None, tag, field values...)``: no tuple of the model's own
+    data starts with None, and data read from YAML (the shop profile, replies) holds
+    lists and dicts only, which are kept as they are.
     """
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return ("@", _TAG[type(value)], *(encode(getattr(value, f.name)) for f in dataclasses.fields(value)))
-    if isinstance(value, (tuple, list)):
+        return (None, _TAG[type(value)], *(encode(getattr(value, f.name)) for f in dataclasses.fields(value)))
+    if isinstance(value, tuple):
+        return tuple(encode(v) for v in value)
+    if isinstance(value, list):
         return [encode(v) for v in value]
     if isinstance(value, dict):
         return {k: encode(v) for k, v in value.items()}
@@ -205,12 +208,13 @@ def encode(value: Any) -> Any:
 
 
 def decode(value: Any) -> Any:
-    """The inverse of ``encode``: lists come back as tuples (records hold tuples)."""
-    if isinstance(value, tuple) and value and value[0] == "@":
-        cls = _RECORDS[value[1]]
-        return cls(*(decode(v) for v in value[2:]))
-    if isinstance(value, list):
+    """The inverse of ``encode``."""
+    if isinstance(value, tuple):
+        if value and value[0] is None:
+            return _RECORDS[value[1]](*(decode(v) for v in value[2:]))
         return tuple(decode(v) for v in value)
+    if isinstance(value, list):
+        return [decode(v) for v in value]
     if isinstance(value, dict):
         return {k: decode(v) for k, v in value.items()}
     return value

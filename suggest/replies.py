@@ -18,6 +18,7 @@ from typing import Any
 
 from .matching import automaton
 from .normalize import normalize
+from .program import Program
 from .results import IntentMatch, Reply, TagMatch
 from .templates import TemplateError, render
 
@@ -153,6 +154,14 @@ class ReplyBook:
             intent: [(r, frozenset(r.get("types", [])), tuple(r.get("stages", [])), frozenset(r.get("with", [])),
                       frozenset(r.get("without", [])), float(r.get("priority", 0)) / 101) for r in replies]
             for intent, replies in self.by_intent.items()}
+
+    @classmethod
+    def from_program(cls, program: Program) -> ReplyBook:
+        """The book of a compiled program: its reply packs, shop profile and the intent
+        packs' stages."""
+        stages = {rs.id: StageRule(rs.stage, tuple((c.stage, c.words) for c in rs.stage_cues))
+                  for rs in program.intents}
+        return cls(program.replies, program.shop, stages)
 
     def stage(self, intents: Sequence[IntentMatch], normalized: str | None = None) -> str | None:
         """The sales stage of the chat: the latest stage any intent points to."""

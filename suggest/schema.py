@@ -194,8 +194,11 @@ class Mapping(Spec):
 
 WEIGHT = Number(0.0, 1.0)
 # ``also``: other intents the example is expected to carry (silences overlap warnings).
-EXAMPLE = Mapping("example", {"text": Text(), "history": ListOf(Text()), "also": ListOf(Identifier())}, ("text",),
-                  shorthand=("text", Text()))
+# a history entry: the buyer's earlier message, or {role: agent, text: ...} for what the agent said
+HISTORY_ENTRY = Mapping("history entry", {"role": Text(choices=("buyer", "agent")), "text": Text()},
+                        ("role", "text"), shorthand=("text", Text()))
+EXAMPLE = Mapping("example", {"text": Text(), "history": ListOf(HISTORY_ENTRY), "also": ListOf(Identifier())},
+                  ("text",), shorthand=("text", Text()))
 EXAMPLES = Mapping("examples", {"match": ListOf(EXAMPLE), "no_match": ListOf(EXAMPLE)})
 
 KEYWORD = Mapping(

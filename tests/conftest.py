@@ -11,11 +11,21 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import settings
 
 from suggest.cli import cli
 from suggest.sources import bundled_dir
 
+# Property tests: a quick profile by default (the README's test command stays under four
+# minutes on two cores); SUGGEST_HYPOTHESIS=deep for a long run by hand.
+settings.register_profile("quick", max_examples=40)
+settings.register_profile("deep", max_examples=400)
+settings.load_profile("deep" if os.environ.get("SUGGEST_HYPOTHESIS") == "deep" else "quick")
+
 ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+# The bundled intents: one pack per file of intents/ (files starting with _ are shared data).
+BUNDLED_INTENTS = tuple(sorted(p.stem for p in bundled_dir("intents").glob("*.yaml") if not p.name.startswith("_")))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import marshal
@@ -15,11 +16,21 @@ from pathlib import Path
 import pytest
 
 from suggest import Engine, cache
+from suggest.program import KeywordRule, Program, RuleSet, StageCue, TemplateRule, WordClass
 from suggest.sources import PackSources, bundled_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-PROGRAM = {"format": 1, "intents": [{"id": "shipping", "keywords": [["包邮", 0.8, False, "bao you"]]}],
-           "jieba": [{"包邮": 200000}, 200000], "shop": {"name": "小店"}}
+# A small program of the real model (records, nested tuples, dicts), built by hand.
+PROGRAM = Program(
+    intents=(RuleSet(id="shipping", zh="快递", threshold=0.5, yields_to=(), lift=True, other=False,
+                     stage="in_sale", stage_cues=(StageCue("pre_sale", ("包邮",)),),
+                     keywords=(KeywordRule("包邮", 0.8, False, ("bao you",)),), regexes=(), phrases=None,
+                     together=(), only=(),
+                     templates=(TemplateRule("{when} {send}", (("when",), ("send",)), 0.7, 4, False),),
+                     negations=(), exclude=(), signals=()),),
+    tags=(), classes=(WordClass("when", ("几天",), ((),)), WordClass("send", ("发货",), (("fa huo",),))),
+    replies=({"intent": "shipping", "replies": ({"id": "a", "text": "亲"},)},), shop={"name": "小店"},
+    jieba=({"包邮": 200000}, 200000), pinyin={"包": "bao"})
 
 
 @pytest.fixture
@@ -33,13 +44,13 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 class Builder:
     """A build function that counts its calls."""
 
-    def __init__(self, program: dict[str, object] | None = None) -> None:
+    def __init__(self, program: Program | None = None) -> None:
         self.calls = 0
         self.program = program if program is not None else PROGRAM
 
-    def __call__(self) -> dict[str, object]:
+    def __call__(self) -> Program:
         self.calls += 1
-        return dict(self.program)
+        return self.program
 
 
 def _entries(folder: Path) -> list[Path]:
@@ -117,8 +128,8 @@ def test_damaged_entry_is_ignored_and_rebuilt(folder: Path, kind: str) -> None:
 
 
 def test_unstorable_program_is_answered_not_cached(folder: Path) -> None:
-    build = Builder({"odd": object()})
-    assert "odd" in cache.load_or_build("packs-1", build)
+    build = Builder(dataclasses.replace(PROGRAM, shop={"odd": object()}))
+    assert "odd" in cache.load_or_build("packs-1", build).shop
     assert _entries(folder) == []
 
 

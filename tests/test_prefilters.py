@@ -16,17 +16,26 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from suggest import Engine
+from suggest.compiler import compile_program
+from suggest.matching import Matcher
 from suggest.normalize import normalize
+from suggest.packs import load_packs
+from suggest.program import Program
 from suggest.regexinfo import requirement, satisfied
-from suggest.tokenizer import JIEBA_BLOCK, import_jieba
+from suggest.sources import PackSources
+from suggest.tokenizer import JIEBA_BLOCK, Tokenizer, import_jieba
 
 SHARED_EVAL = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
 
 
 @pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine()
+def program() -> Program:
+    return compile_program(load_packs(PackSources.of()))
+
+
+@pytest.fixture(scope="module")
+def matcher(program: Program) -> Matcher:
+    return Matcher(program)
 
 
 def _sample_texts() -> list[str]:
@@ -58,45 +67,44 @@ def test_requirements(pattern: str, text: str, met: bool) -> None:
         assert re.search(pattern, text) is None
 
 
-def test_every_pack_regex_is_found_when_it_matches(engine: Engine) -> None:
-    matcher = engine._state.matcher
+def test_every_pack_regex_is_found_when_it_matches(matcher: Matcher) -> None:
     texts = [normalize(t).text for t in _sample_texts()]
     for text in texts:
-        active = matcher._active_jobs(text)
-        for job, (_index, source, _weight) in enumerate(matcher.jobs):
-            if job not in active:
+        active = set(matcher.active_regexes(text))
+        for source in matcher.regexes():
+            if source not in active:
                 assert re.search(source, text) is None, (source, text)
 
 
 @pytest.fixture(scope="module")
-def regex_strategies(engine: Engine) -> list[tuple[int, str, st.SearchStrategy[str]]]:
+def regex_strategies(matcher: Matcher) -> list[tuple[str, st.SearchStrategy[str]]]:
     out = []
-    for job, (_index, source, _weight) in enumerate(engine._state.matcher.jobs):
+    for source in matcher.regexes():
         try:
-            out.append((job, source, st.from_regex(source)))
+            out.append((source, st.from_regex(source)))
         except Exception:  # a construct hypothesis cannot generate from
             continue
     return out
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_strings_made_to_match_a_pack_regex_activate_it(
-        engine: Engine, regex_strategies: list[tuple[int, str, st.SearchStrategy[str]]],
+        matcher: Matcher, regex_strategies: list[tuple[str, st.SearchStrategy[str]]],
         data: st.DataObject) -> None:
-    matcher = engine._state.matcher
-    assert len(regex_strategies) > len(matcher.jobs) // 2  # most patterns can be generated from
-    for job, source, strategy in regex_strategies:
+    assert len(regex_strategies) > len(matcher.regexes()) // 2  # most patterns can be generated from
+    for source, strategy in regex_strategies:
         text = data.draw(strategy, label=source)
-        assert job in matcher._active_jobs(text), (source, text)
+        assert source in matcher.active_regexes(text), (source, text)
 
 
 def test_block_pattern_is_jiebas() -> None:
     assert JIEBA_BLOCK.pattern == import_jieba().re_han_default.pattern.strip("()")
 
 
-def test_is_token_agrees_with_a_full_cut(engine: Engine) -> None:
-    tokenizer = engine._state.tokenizer
+def test_is_token_agrees_with_a_full_cut(program: Program) -> None:
+    freq, total = program.jieba
+    tokenizer = Tokenizer(dict(freq), total)
     for raw in _sample_texts():
         text = normalize(raw).text
         whole = {(s, e) for _, s, e in tokenizer.tokens(text)}

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from suggest import Analysis, Engine, InputError
 from suggest.normalize import MAX_INPUT_CHARS, normalize
 
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 DOMAIN = ["包邮", "尺码", "退货", "发货", "便宜", "在吗", "谢谢", "多少钱", "什么时候到", "质量", "差评",
           "还没付", "拍了", "改地址", "七天无理由", "包油", "尺吗", "推货", "M码", "XL", "165", "50kg",
@@ -126,7 +126,7 @@ def test_analyze_long_messages(engine: Engine, text: str) -> None:
         assert analysis.truncated
 
 
-@settings(max_examples=100, deadline=None)
+@settings(deadline=None)
 @given(st.lists(st.sampled_from(DOMAIN), min_size=1, max_size=6).map("".join))
 def test_domain_words_are_read_the_same_wherever_they_stand(engine: Engine, text: str) -> None:
     # Dirt around a message changes nothing the rules see.

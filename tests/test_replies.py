@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import BUNDLED_INTENTS as INTENT_IDS
 
 from suggest import Engine, PackError
-from suggest.packs import INTENT_IDS, load_packs
-from suggest.replies import _TOPIC_CAP, _TOPIC_PAIR, ReplyBook, answer_order, topic_words
+from suggest.compiler import compile_program
+from suggest.packs import load_packs
+from suggest.replies import ReplyBook, answer_order, topic_words
 from suggest.results import Evidence, IntentMatch, TagMatch
 from suggest.sources import PackSources, bundled_dir
 from suggest.templates import TemplateError, render, template_fields
@@ -55,7 +57,8 @@ SHOP: dict[str, Any] = yaml.safe_load((bundled_dir("replies") / "shop.yaml").rea
 
 @pytest.fixture(scope="module")
 def book() -> ReplyBook:
-    return ReplyBook(PACKS, SHOP)
+    """The bundled reply book as the engine builds it (with the intent packs' stages)."""
+    return ReplyBook.from_program(compile_program(load_packs(PackSources.of())))
 
 
 def said(intent: str, text: str = "", score: float = 0.9) -> IntentMatch:
@@ -434,18 +437,12 @@ def test_engine_answers_a_clear_question_from_the_right_pack() -> None:
 @pytest.mark.parametrize("types", [(), ("haggler",), ("irritable", "skeptical")])
 def test_topic_ranking_with_a_limit_is_the_full_ranking_cut(book: ReplyBook, text: str,
                                                             types: tuple[str, ...]) -> None:
-    """Rescoring only the replies that name the topic gives the order a full re-sort gives."""
-    said_pairs = book._said_topics(text)
+    """Asking for the first few replies gives the first few of the full ranking."""
+    said_pairs = topic_words(text)
     for intent in INTENT_IDS:
         for stage in ("pre_sale", "in_sale", "after_sale", None):
             present, kinds = frozenset([intent]), frozenset(types)
-            ranked, replies, _ = book._fitting(intent, present, kinds, stage)
-            counts = {r.id: sum(1 for pair in said_pairs if r.id in book._pair_index[intent].get(pair, ()))
-                      for r in replies}
-            expected = [r for _, _, r in sorted(
-                ((fit - min(_TOPIC_CAP, _TOPIC_PAIR * counts[r.id]), order, r)
-                 for (fit, order, _), r in zip(ranked, replies, strict=True)), key=lambda t: (t[0], t[1]))]
-            assert list(book.candidates(intent, present, kinds, stage, said_pairs)) == expected
+            expected = list(book.candidates(intent, present, kinds, stage, said_pairs))
             for limit in (1, 3, 6):
                 assert list(book.candidates(intent, present, kinds, stage, said_pairs, limit=limit)) == \
                     expected[:limit]

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import BUNDLED_INTENTS as INTENT_IDS
 
 from suggest import Engine, InputError, PackError
-from suggest.packs import INTENT_IDS
 from suggest.review import (
     REVIEW_RULES,
     Review,
