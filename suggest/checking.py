@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PackError, Problem
-from .packs import PackSet, load_packs
+from .packs import PackSet, load_packs, situation_packs
 from .sources import PackSources
 from .yamlfile import format_key_path
 
@@ -55,6 +55,12 @@ def _example(item: Any) -> tuple[str, tuple[Any, ...], frozenset[str]]:
     return item["text"], tuple(item.get("history", [])), frozenset(item.get("also", []))
 
 
+def _shown(pack: dict[str, Any], key_path: str) -> str:
+    """A key path as the author sees it (a situation's keys sit inside its reply pack)."""
+    prefix = pack.get("_key_prefix")
+    return f"{format_key_path(prefix)}.{key_path}" if prefix else key_path
+
+
 def _template_lines(pack: dict[str, Any]) -> list[tuple[int, str, tuple[Any, ...]]]:
     """(index, source, key path) of each of the pack's own templates (not guards)."""
     out = []
@@ -68,7 +74,8 @@ def run_examples(engine: Any, packs: PackSet) -> list[Problem]:
     """Each pack's ``match`` examples must yield it, ``no_match`` ones must not, and
     each template must fire on at least one of the ``match`` examples it was written for."""
     problems: list[Problem] = []
-    for kind, bucket in (("intent", packs.intents), ("tag", packs.tags)):
+    situations = [s for reply_pack in packs.replies for s in situation_packs(reply_pack)]
+    for kind, bucket in (("intent", packs.intents), ("tag", packs.tags), ("situation", situations)):
         for pack in bucket:
             examples = pack.get("examples", {})
             fired: set[str] = set()
@@ -83,14 +90,16 @@ def run_examples(engine: Any, packs: PackSet) -> list[Problem]:
                                 fired.update(e.pattern for e in row.evidence if e.kind == "template")
                     else:
                         analysis = engine.analyze(text, history)
-                    found = set(analysis.intent_ids if kind == "intent" else analysis.tag_ids)
+                    found = set(analysis.intent_ids if kind == "intent" else analysis.tag_ids if kind == "tag"
+                                else analysis.situations)
                     where = (pack["_file"], _line(pack, "examples", expect, i))
+                    shown = _shown(pack, f"examples.{expect}[{i}]")
                     if expect == "match" and pack["id"] not in found:
-                        problems.append(Problem(*where, f"examples.{expect}[{i}]",
+                        problems.append(Problem(*where, shown,
                                                 f"expected {text!r} to match {pack['id']}, got "
                                                 f"{', '.join(sorted(found)) or 'nothing'}"))
                     elif expect == "no_match" and pack["id"] in found:
-                        problems.append(Problem(*where, f"examples.{expect}[{i}]",
+                        problems.append(Problem(*where, shown,
                                                 f"expected {text!r} not to match {pack['id']}, but it does"))
                     elif expect == "match" and kind == "intent":
                         extra = found - {pack["id"]} - also
@@ -102,7 +111,7 @@ def run_examples(engine: Any, packs: PackSet) -> list[Problem]:
             if examples.get("match"):
                 for i, source, key_path in _template_lines(pack):
                     if source not in fired:
-                        problems.append(Problem(pack["_file"], _line(pack, *key_path), f"templates[{i}]",
+                        problems.append(Problem(pack["_file"], _line(pack, *key_path), _shown(pack, f"templates[{i}]"),
                                                 f"template {source!r} matches none of the pack's "
                                                 "examples.match lines: add the kind of message it was "
                                                 "written for"))

@@ -261,6 +261,8 @@ def format_analysis(analysis: Analysis, style: Callable[..., str]) -> str:
     if analysis.tags:
         tags = ", ".join(f"{style(t.id, fg='magenta')} {t.score:.2f}" for t in analysis.tags)
         lines.append(f"buyer    {tags}")
+    if analysis.situations:
+        lines.append(f"case     {', '.join(analysis.situations)}")
     if analysis.stage:
         lines.append(f"stage    {analysis.stage.replace('_', '-')}")
     if analysis.replies:

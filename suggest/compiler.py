@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from .normalize import normalize
-from .packs import PackSet
+from .packs import PackSet, situation_packs
 from .program import (
     Guard,
     KeywordRule,
@@ -196,10 +196,12 @@ def compile_program(packs: PackSet) -> Program:
     intents = tuple(_rule_set(p, classes, pinyin, packs.shared_exclude) for p in packs.intents)
     # Customer types are read from tone and wording; typing slips matter little there.
     tags = tuple(_rule_set(p, classes, pinyin, [], slips=False) for p in packs.tags)
-    words = [k.text for rs in intents + tags for k in rs.keywords]
-    words += [w for rs in intents + tags for rule in rs.together for group in rule.groups for w in group]
+    situations = tuple(_rule_set(s, classes, pinyin, []) for p in packs.replies for s in situation_packs(p))
+    every = intents + tags + situations
+    words = [k.text for rs in every for k in rs.keywords]
+    words += [w for rs in every for rule in rs.together for group in rule.groups for w in group]
     words += [w for wc in classes.made.values() for w in wc.words]
     freq, total = build_prefix_dict(words)
     replies = tuple({"intent": p["intent"], "replies": [dict(r) for r in p["replies"]]} for p in packs.replies)
-    return Program(intents=intents, tags=tags, classes=tuple(classes.made[n] for n in sorted(classes.made)),
+    return Program(intents=intents, tags=tags, situations=situations, classes=tuple(classes.made[n] for n in sorted(classes.made)),
                    replies=replies, shop=dict(packs.shop), jieba=(freq, total), pinyin=pinyin)

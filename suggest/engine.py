@@ -42,8 +42,9 @@ class _State:
     def __init__(self, program: Program, sources: PackSources) -> None:
         self.sources = sources
         self.matcher = Matcher(program)
-        self.intent_sets, self.tag_sets = self.matcher.groups
-        self.intent_by_id, self.tag_by_id = self.matcher.by_id
+        self.intent_sets, self.tag_sets, self.situation_sets = self.matcher.groups
+        self.intent_by_id, self.tag_by_id, self.situation_by_id = self.matcher.by_id
+        self.situation_order = {rs.id: i for i, rs in enumerate(self.situation_sets)}
         self.intent_order = {rs.id: i for i, rs in enumerate(self.intent_sets)}
         self.tag_order = {rs.id: i for i, rs in enumerate(self.tag_sets)}
         self.yielding = [rs for rs in self.intent_sets if rs.yields_to]
@@ -197,10 +198,13 @@ class Engine:
             intents = _merge(intents, _lift_from_history(state, norm, history))
         matched = time.perf_counter()
         tags = _tags(state, norm, hits, history, intents)
-        stage = state.replies.stage(intents, norm.text)
-        replies: tuple[Reply, ...] = state.replies.choose(intents, tags, stage, top=top, normalized=norm.text)
+        situations = _situations(state, hits, intents)
+        stage = state.replies.stage(intents, norm.text, situations)
+        replies: tuple[Reply, ...] = state.replies.choose(intents, tags, stage, top=top, normalized=norm.text,
+                                                          situations=situations)
         done = time.perf_counter()
         return assemble(Analysis, text=text, normalized=norm.text, intents=intents, tags=tags, replies=replies,
+                        situations=situations,
                         stage=stage, truncated=norm.truncated,
                         timings={"intents": matched - started, "total": done - started})
 
@@ -213,7 +217,8 @@ class Engine:
         hits = state.matcher.match(norm, tokens, near=True, agent=agent)
         analysis = self._analyze(state, text, history, 3)
         rows = []
-        for group, (kind, rule_sets) in enumerate((("intent", state.intent_sets), ("tag", state.tag_sets))):
+        for group, (kind, rule_sets) in enumerate((("intent", state.intent_sets), ("tag", state.tag_sets),
+                                                   ("situation", state.situation_sets))):
             for rs in rule_sets:
                 evidence = hits.groups[group].get(rs.id, [])
                 rows.append(ExplainRow(kind, rs.id, noisy_or(evidence), rs.threshold,
@@ -321,6 +326,24 @@ def _lift_from_history(state: _State, norm: Normalized, history: tuple[str, ...]
         if lifted:
             return tuple(lifted)
     return ()
+
+
+def _situations(state: _State, hits: Hits, intents: tuple[IntentMatch, ...]) -> tuple[str, ...]:
+    """The situations found (``shipping.in_transit``) of the intents the message carries."""
+    found = hits.groups[2]
+    if not found:
+        return ()
+    present = {m.id for m in intents}
+    excluded = hits.excluded[2]
+    kept = []
+    for situation_id, evidence in found.items():
+        rs = state.situation_by_id[situation_id]
+        if situation_id in excluded or situation_id.rsplit(".", 1)[0] not in present:
+            continue
+        score = noisy_or(evidence)
+        if score >= rs.threshold:
+            kept.append((-score, state.situation_order[situation_id], situation_id))
+    return tuple(situation_id for _, _, situation_id in sorted(kept))
 
 
 def _tags(state: _State, norm: Normalized, hits: Hits, history: tuple[str, ...],

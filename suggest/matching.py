@@ -116,7 +116,7 @@ class Matcher:
     """
 
     def __init__(self, program: Program) -> None:
-        groups = (program.intents, program.tags)
+        groups = (program.intents, program.tags, program.situations)
         self.rule_sets: list[RuleSet] = [rs for group in groups for rs in group]
         self.group_of = [g for g, group in enumerate(groups) for _ in group]
         self.group_count = len(groups)
@@ -134,7 +134,6 @@ class Matcher:
                 for key in kw.slip_keys:
                     variants.setdefault(key, set()).add(kw.text)
                     self.keyword_variants.setdefault(kw.text, []).append((index, kw.weight))
-        self.has_variants = bool(variants)
         # class words: word -> the classes it belongs to (and, for slips, readings)
         classes_of: dict[str, set[str]] = {}
         self.slip_classes: dict[str, tuple[str, ...]] = {}
@@ -149,6 +148,7 @@ class Matcher:
                     for key in keys:
                         variants.setdefault(key, set()).add(word)
                     self.slip_classes[word] = tuple(sorted(set(self.slip_classes.get(word, ())) | {wc.name}))
+        self.has_variants = bool(variants)
         # Templates: (rule set index, rule). Looked at only when the message has a word of
         # their anchor (the required class with fewest words), then only when every
         # required class is present.

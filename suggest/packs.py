@@ -135,6 +135,19 @@ def _read(path: Path, spec: Spec, problems: list[Problem]) -> YamlDocument | Non
     return None if found else doc
 
 
+def situation_packs(reply_pack: dict[str, Any]) -> list[dict[str, Any]]:
+    """The situations of a reply pack as rule packs of their own (id ``intent.name``),
+    carrying the reply pack's file and lines so problems point into it."""
+    out = []
+    for name, rules in reply_pack.get("situations", {}).items():
+        prefix = ("situations", name)
+        lines = {k[2:]: v for k, v in reply_pack["_lines"].items() if k[:2] == prefix}
+        lines[()] = reply_pack["_lines"].get(prefix, 1)
+        out.append({**rules, "id": f"{reply_pack['intent']}.{name}", "_file": reply_pack["_file"],
+                    "_lines": lines, "_key_prefix": prefix})
+    return out
+
+
 def template_sources(pack: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
     """Every rule template of a pack with its key path: templates, their agent
     conditions, and negations or exclusions written as templates."""
@@ -157,7 +170,8 @@ def _check_classes(packs: PackSet) -> None:
     from .rule_templates import LITERAL, TemplateSyntaxError, parse
 
     shared = packs.shared_classes
-    for pack in packs.intents + packs.tags:
+    situations = [s for reply_pack in packs.replies for s in situation_packs(reply_pack)]
+    for pack in packs.intents + packs.tags + situations:
         own = pack.get("classes", {})
         for name in own:
             if name in shared:
@@ -205,6 +219,12 @@ def _cross_check(packs: PackSet, shop_doc: YamlDocument | None) -> None:
                 _problem(packs, pack, ("replies", i, "id"),
                          f"expected a unique reply id, got {reply['id']!r} which {first[0]}:{first[1]} already uses")
             reply_ids.setdefault(reply["id"], where)
+            for key in ("situations", "not_in"):
+                for j, name in enumerate(reply.get(key, [])):
+                    if name not in pack.get("situations", {}):
+                        _problem(packs, pack, ("replies", i, key, j),
+                                 f"expected a situation of this reply pack, got {name!r}, which its "
+                                 "situations: do not define")
             for key, known, what in (("types", tag_ids, "customer-type"), ("with", intent_ids, "intent"),
                                      ("without", intent_ids, "intent")):
                 for j, ref in enumerate(reply.get(key, [])):
@@ -238,4 +258,7 @@ def _problem(packs: PackSet, pack: dict[str, Any], key_path: tuple[Any, ...], me
             line = lines[path]
             break
         path = path[:-1]
-    packs.problems.append(Problem(pack["_file"], line, format_key_path(key_path), message, severity))
+    if not line:
+        line = lines.get((), 0)
+    shown = (*pack.get("_key_prefix", ()), *key_path)  # a situation's keys sit inside its reply pack
+    packs.problems.append(Problem(pack["_file"], line, format_key_path(shown), message, severity))

@@ -165,6 +165,8 @@ class RuleSet:
 class Program:
     intents: tuple[RuleSet, ...]
     tags: tuple[RuleSet, ...]
+    # situations of intents, each a rule set with the id ``intent.situation``
+    situations: tuple[RuleSet, ...]
     classes: tuple[WordClass, ...]
     replies: tuple[dict[str, Any], ...]  # reply packs as validated (read by ``replies``)
     shop: dict[str, Any]

@@ -47,6 +47,7 @@ _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 # else together; then answering the other needs of the message too (with:),
 # naming what the buyer asked about (正品 for 是正品吗), being written for this
 # stage. The pack's priority (0-100) only breaks ties.
+_SITUATION_WEIGHT = 8.0  # the reply for this case of the need comes first, whoever asks
 _TYPE_WEIGHT = 4.0
 _WITH_WEIGHT = 1.5
 _TOPIC_PAIR = 0.6  # per pair of characters shared with what the buyer typed
@@ -149,10 +150,19 @@ class ReplyBook:
             self._pair_index[intent] = index
         universe = frozenset().union(*self._topics.values()) if self._topics else frozenset()
         self._topic_finder = automaton({pair: pair for pair in universe})
-        # conditions, read once: (reply, types, stages, with, without, priority)
+        # A reply written for other kinds of shop (categories: [tea]) is never offered
+        # here; the shop profile's `categories` says what this shop sells.
+        sells = shop.get("categories", [])
+        sells = frozenset([sells] if isinstance(sells, str) else sells)
+        # conditions, read once: (reply, types, stages, with, without, situations, not_in, priority);
+        # situations are named ``intent.situation`` like the ids the engine reports
         self._conditions = {
             intent: [(r, frozenset(r.get("types", [])), tuple(r.get("stages", [])), frozenset(r.get("with", [])),
-                      frozenset(r.get("without", [])), float(r.get("priority", 0)) / 101) for r in replies]
+                      frozenset(r.get("without", [])),
+                      frozenset(f"{intent}.{s}" for s in r.get("situations", [])),
+                      frozenset(f"{intent}.{s}" for s in r.get("not_in", [])),
+                      float(r.get("priority", 0)) / 101)
+                     for r in replies if not r.get("categories") or not sells.isdisjoint(r["categories"])]
             for intent, replies in self.by_intent.items()}
 
     @classmethod
@@ -161,12 +171,24 @@ class ReplyBook:
         packs' stages."""
         stages = {rs.id: StageRule(rs.stage, tuple((c.stage, c.words) for c in rs.stage_cues))
                   for rs in program.intents}
+        stages.update({rs.id: StageRule(rs.stage) for rs in program.situations})
         return cls(program.replies, program.shop, stages)
 
-    def stage(self, intents: Sequence[IntentMatch], normalized: str | None = None) -> str | None:
-        """The sales stage of the chat: the latest stage any intent points to."""
+    def stage(self, intents: Sequence[IntentMatch], normalized: str | None = None,
+              situations: Sequence[str] = ()) -> str | None:
+        """The sales stage of the chat: the latest stage any intent points to.
+
+        A situation that names a stage settles it for its intent (a parcel that has not
+        arrived is in-sale, whatever words the question used)."""
         ids = {m.id for m in intents}
         stages: set[str] = set()
+        settled: set[str] = set()
+        for situation in situations:
+            rule = self.stages.get(situation)
+            if rule is not None and rule.usual is not None:
+                stages.add(rule.usual)
+                settled.add(situation.rsplit(".", 1)[0])
+        intents = [m for m in intents if m.id not in settled]
         for match in intents:
             found = intent_stage(match, self.stages.get(match.id), normalized)
             # Changing an order not yet paid for (改地址 on an unpaid order) is pre-sale.
@@ -218,7 +240,7 @@ class ReplyBook:
                  ) -> tuple[list[tuple[float, int, dict[str, Any]]], tuple[Reply, ...], dict[str, int]]:
         """Replies whose conditions hold, ranked before the topic bonus.
 
-        A pure function of a small key (intents, buyer types, stage), so it is
+        A pure function of a small key (intents and situations, buyer types, stage), so it is
         memoised: chats repeat the same few combinations all day.
         """
         key = (intent, present, types, stage)
@@ -226,17 +248,22 @@ class ReplyBook:
         if cached is not None:
             return cached
         ranked = []
-        for order, (reply, wanted_types, stages, with_, without, priority) in enumerate(
+        for order, (reply, wanted_types, stages, with_, without, situations, not_in, priority) in enumerate(
                 self._conditions.get(intent, ())):
             if wanted_types and wanted_types.isdisjoint(types):
                 continue
+            if situations and situations.isdisjoint(present):
+                continue  # written for a case of the need this message is not
+            if not_in and not not_in.isdisjoint(present):
+                continue  # would contradict what the buyer said (shipping soon, to a parcel on its way)
             if stages and stage is not None and stage not in stages:
                 continue
             if with_ and not with_ <= present:
                 continue
             if without and not without.isdisjoint(present):
                 continue
-            fit = (_TYPE_WEIGHT * len(wanted_types & types) + _WITH_WEIGHT * len(with_)
+            fit = (_SITUATION_WEIGHT * bool(situations) + _TYPE_WEIGHT * len(wanted_types & types)
+                   + _WITH_WEIGHT * len(with_)
                    + (_STAGE_WEIGHT if stages and stage in stages else 0.0)
                    + (_ANY_STAGE_BONUS if stage is None and not stages else 0.0)
                    + priority)
@@ -257,11 +284,12 @@ class ReplyBook:
         return made
 
     def choose(self, intents: Sequence[IntentMatch], tags: Sequence[TagMatch], stage: str | None,
-               top: int = 3, normalized: str | None = None) -> tuple[Reply, ...]:
+               top: int = 3, normalized: str | None = None, situations: Sequence[str] = ()
+               ) -> tuple[Reply, ...]:
         """At most ``top`` rendered replies: one per need first, then second choices."""
         if top <= 0 or not intents:
             return ()
-        present = frozenset(m.id for m in intents)
+        present = frozenset(m.id for m in intents) | frozenset(situations)
         types = frozenset(t.id for t in tags)
         # what the buyer said, once for the message: pairs some reply also names
         said = self._said_topics(normalized) if normalized is not None else None

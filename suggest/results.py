@@ -97,6 +97,8 @@ class Analysis:
     replies: tuple[Reply, ...] = ()
     stage: str | None = None
     truncated: bool = False
+    # cases of the intents (``shipping.in_transit``) that chose the replies
+    situations: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict, compare=False)
 
     @property
@@ -114,6 +116,7 @@ class Analysis:
             "intents": [m.to_dict() for m in self.intents],
             "tags": [m.to_dict() for m in self.tags],
             "replies": [r.to_dict() for r in self.replies],
+            "situations": list(self.situations),
             "stage": self.stage,
             "truncated": self.truncated,
             "timings_ms": {k: round(v * 1000, 3) for k, v in self.timings.items()},

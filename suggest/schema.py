@@ -331,14 +331,48 @@ REPLY = Mapping(
         "stages": ListOf(Text(choices=STAGES)),
         "with": ListOf(Identifier()),
         "without": ListOf(Identifier()),
+        # written for these situations of the intent: offered only when one is present
+        "situations": ListOf(Identifier(), min_items=1),
+        # never offered in these situations (it would contradict what the buyer said)
+        "not_in": ListOf(Identifier(), min_items=1),
+        # written for shops selling these categories (the shop profile's `categories`)
+        "categories": ListOf(Identifier(), min_items=1),
         "priority": Number(0, 100),
     },
     ("id", "text"),
 )
 
+
+class NamedMap(Spec):
+    """A mapping of names (lower-case ids) to items of one spec."""
+
+    _name = re.compile(r"^[a-z][a-z0-9_]*$")
+
+    def __init__(self, item: Spec) -> None:
+        self.item = item
+        self.expected = f"a mapping of names to {item.expected}"
+
+    def check(self, value: Any, path: KeyPath, report: Reporter) -> None:
+        if not isinstance(value, dict):
+            report.mismatch(path, self.expected, value)
+            return
+        for name, item in value.items():
+            if not isinstance(name, str) or not self._name.match(name):
+                report.error((*path, name), f"expected a name of lower-case letters, digits and '_', got {name!r}")
+                continue
+            self.item.check(item, (*path, name), report)
+
+
+# A situation of an intent (shipping: shipped but not arrived): rules like an intent pack's.
+SITUATION = Mapping(
+    "situation",
+    {"description": Text(), "threshold": WEIGHT, "stage": Text(choices=STAGES), **_RULE_FIELDS},
+)
+
 REPLY_PACK = Mapping(
     "reply pack",
-    {"intent": Identifier(), "description": Text(), "replies": ListOf(REPLY, min_items=1)},
+    {"intent": Identifier(), "description": Text(), "situations": NamedMap(SITUATION),
+     "replies": ListOf(REPLY, min_items=1)},
     ("intent", "replies"),
 )
 

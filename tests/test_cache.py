@@ -28,7 +28,7 @@ PROGRAM = Program(
                      together=(), only=(),
                      templates=(TemplateRule("{when} {send}", (("when",), ("send",)), 0.7, 4, False),),
                      negations=(), exclude=(), signals=()),),
-    tags=(), classes=(WordClass("when", ("几天",), ((),)), WordClass("send", ("发货",), (("fa huo",),))),
+    tags=(), situations=(), classes=(WordClass("when", ("几天",), ((),)), WordClass("send", ("发货",), (("fa huo",),))),
     replies=({"intent": "shipping", "replies": ({"id": "a", "text": "亲"},)},), shop={"name": "小店"},
     jieba=({"包邮": 200000}, 200000), pinyin={"包": "bao"})
 
