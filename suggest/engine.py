@@ -200,8 +200,14 @@ class Engine:
         tags = _tags(state, norm, hits, history, intents)
         situations = _situations(state, hits, intents)
         stage = state.replies.stage(intents, norm.text, situations)
+        earlier: tuple[str, ...] = ()
+        if history:
+            earlier = tuple(dict.fromkeys(m.id for h in history[-3:] for m in state.own_intents(h)))
+            if stage is None:  # 好的谢谢 closes the stage the chat was in
+                stage = state.replies.stage(
+                    [m for h in history[-3:] for m in state.own_intents(h)], None)
         replies: tuple[Reply, ...] = state.replies.choose(intents, tags, stage, top=top, normalized=norm.text,
-                                                          situations=situations)
+                                                          situations=situations, earlier=earlier)
         done = time.perf_counter()
         return assemble(Analysis, text=text, normalized=norm.text, intents=intents, tags=tags, replies=replies,
                         situations=situations,

@@ -226,7 +226,8 @@ def _cross_check(packs: PackSet, shop_doc: YamlDocument | None) -> None:
                                  f"expected a situation of this reply pack, got {name!r}, which its "
                                  "situations: do not define")
             for key, known, what in (("types", tag_ids, "customer-type"), ("with", intent_ids, "intent"),
-                                     ("without", intent_ids, "intent")):
+                                     ("without", intent_ids, "intent"), ("after", intent_ids, "intent"),
+                                     ("not_after", intent_ids, "intent")):
                 for j, ref in enumerate(reply.get(key, [])):
                     if ref not in known:
                         _problem(packs, pack, ("replies", i, key, j),

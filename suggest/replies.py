@@ -47,6 +47,7 @@ _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 # else together; then answering the other needs of the message too (with:),
 # naming what the buyer asked about (正品 for 是正品吗), being written for this
 # stage. The pack's priority (0-100) only breaks ties.
+EARLIER = "earlier:"  # prefix, in the set of what is present, of intents of the buyer's history
 _SITUATION_WEIGHT = 8.0  # the reply for this case of the need comes first, whoever asks
 _TYPE_WEIGHT = 4.0
 _WITH_WEIGHT = 1.5
@@ -154,13 +155,16 @@ class ReplyBook:
         # here; the shop profile's `categories` says what this shop sells.
         sells = shop.get("categories", [])
         sells = frozenset([sells] if isinstance(sells, str) else sells)
-        # conditions, read once: (reply, types, stages, with, without, situations, not_in, priority);
+        # conditions, read once: (reply, types, stages, with, without, situations, not_in, after,
+        # not_after, priority);
         # situations are named ``intent.situation`` like the ids the engine reports
         self._conditions = {
             intent: [(r, frozenset(r.get("types", [])), tuple(r.get("stages", [])), frozenset(r.get("with", [])),
                       frozenset(r.get("without", [])),
                       frozenset(f"{intent}.{s}" for s in r.get("situations", [])),
                       frozenset(f"{intent}.{s}" for s in r.get("not_in", [])),
+                      frozenset(EARLIER + i for i in r.get("after", [])),
+                      frozenset(EARLIER + i for i in r.get("not_after", [])),
                       float(r.get("priority", 0)) / 101)
                      for r in replies if not r.get("categories") or not sells.isdisjoint(r["categories"])]
             for intent, replies in self.by_intent.items()}
@@ -248,21 +252,26 @@ class ReplyBook:
         if cached is not None:
             return cached
         ranked = []
-        for order, (reply, wanted_types, stages, with_, without, situations, not_in, priority) in enumerate(
-                self._conditions.get(intent, ())):
+        for order, (reply, wanted_types, stages, with_, without, situations, not_in, after, not_after,
+                    priority) in enumerate(self._conditions.get(intent, ())):
             if wanted_types and wanted_types.isdisjoint(types):
                 continue
             if situations and situations.isdisjoint(present):
                 continue  # written for a case of the need this message is not
             if not_in and not not_in.isdisjoint(present):
                 continue  # would contradict what the buyer said (shipping soon, to a parcel on its way)
+            if after and after.isdisjoint(present):
+                continue
+            if not_after and not not_after.isdisjoint(present):
+                continue  # no five-star request to a buyer whose complaint is open
             if stages and stage is not None and stage not in stages:
                 continue
             if with_ and not with_ <= present:
                 continue
             if without and not without.isdisjoint(present):
                 continue
-            fit = (_SITUATION_WEIGHT * bool(situations) + _TYPE_WEIGHT * len(wanted_types & types)
+            fit = (_SITUATION_WEIGHT * bool(situations) + _WITH_WEIGHT * bool(after)
+                   + _TYPE_WEIGHT * len(wanted_types & types)
                    + _WITH_WEIGHT * len(with_)
                    + (_STAGE_WEIGHT if stages and stage in stages else 0.0)
                    + (_ANY_STAGE_BONUS if stage is None and not stages else 0.0)
@@ -284,12 +293,16 @@ class ReplyBook:
         return made
 
     def choose(self, intents: Sequence[IntentMatch], tags: Sequence[TagMatch], stage: str | None,
-               top: int = 3, normalized: str | None = None, situations: Sequence[str] = ()
-               ) -> tuple[Reply, ...]:
-        """At most ``top`` rendered replies: one per need first, then second choices."""
+               top: int = 3, normalized: str | None = None, situations: Sequence[str] = (),
+               earlier: Sequence[str] = ()) -> tuple[Reply, ...]:
+        """At most ``top`` rendered replies: one per need first, then second choices.
+
+        ``situations`` are the cases found (``shipping.in_transit``), ``earlier`` the
+        intents of the buyer's earlier messages (a farewell after a complaint)."""
         if top <= 0 or not intents:
             return ()
-        present = frozenset(m.id for m in intents) | frozenset(situations)
+        present = (frozenset(m.id for m in intents) | frozenset(situations)
+                   | frozenset(EARLIER + i for i in earlier))
         types = frozenset(t.id for t in tags)
         # what the buyer said, once for the message: pairs some reply also names
         said = self._said_topics(normalized) if normalized is not None else None

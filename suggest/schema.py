@@ -335,6 +335,9 @@ REPLY = Mapping(
         "situations": ListOf(Identifier(), min_items=1),
         # never offered in these situations (it would contradict what the buyer said)
         "not_in": ListOf(Identifier(), min_items=1),
+        # the buyer's earlier messages carried (after) or did not carry (not_after) these intents
+        "after": ListOf(Identifier(), min_items=1),
+        "not_after": ListOf(Identifier(), min_items=1),
         # written for shops selling these categories (the shop profile's `categories`)
         "categories": ListOf(Identifier(), min_items=1),
         "priority": Number(0, 100),
