@@ -537,7 +537,8 @@ def explain(text: tuple[str, ...], history: tuple[str, ...], as_json: bool, inte
 
 def format_explanation(explanation: Explanation, style: Callable[..., str]) -> str:
     lines = ["tokens   " + " / ".join(t[0] for t in explanation.tokens)]
-    chosen = set(explanation.analysis.intent_ids) | set(explanation.analysis.tag_ids)
+    analysis = explanation.analysis
+    chosen = set(analysis.intent_ids) | set(analysis.tag_ids) | set(analysis.situations)
     for row in explanation.rows:
         if not row.evidence and not row.excluded_by:
             continue
@@ -545,11 +546,13 @@ def format_explanation(explanation: Explanation, style: Callable[..., str]) -> s
             verdict = style(f"excluded by /{row.excluded_by}/", fg="red")
         elif row.id in chosen:
             verdict = style("fired", fg="green", bold=True)
+        elif row.score >= row.threshold and row.kind == "situation":
+            verdict = "above threshold, dropped (its intent is not in the message)"
         elif row.score >= row.threshold:
             verdict = "above threshold, dropped (yields to another intent)"
         else:
             verdict = "below threshold"
-        lines.append(f"{row.kind:<7}{style(row.id, fg='cyan')} {row.score:.3f} "
+        lines.append(f"{row.kind:<10}{style(row.id, fg='cyan')} {row.score:.3f} "
                      f"(threshold {row.threshold:g})  {verdict}")
         for e in row.evidence:
             lines.append(f"         {e.kind} {e.pattern!r} → {e.text!r} [{e.start}:{e.end}] weight {e.weight:.2f}")

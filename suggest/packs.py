@@ -219,7 +219,7 @@ def _cross_check(packs: PackSet, shop_doc: YamlDocument | None) -> None:
                 _problem(packs, pack, ("replies", i, "id"),
                          f"expected a unique reply id, got {reply['id']!r} which {first[0]}:{first[1]} already uses")
             reply_ids.setdefault(reply["id"], where)
-            for key in ("situations", "not_in"):
+            for key in ("situations", "helps_in", "not_in"):
                 for j, name in enumerate(reply.get(key, [])):
                     if name not in pack.get("situations", {}):
                         _problem(packs, pack, ("replies", i, key, j),

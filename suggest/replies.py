@@ -49,6 +49,7 @@ _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 # stage. The pack's priority (0-100) only breaks ties.
 EARLIER = "earlier:"  # prefix, in the set of what is present, of intents of the buyer's history
 _SITUATION_WEIGHT = 8.0  # the reply for this case of the need comes first, whoever asks
+_HELPS_WEIGHT = 6.0  # a generic reply that also fits the case found
 _TYPE_WEIGHT = 4.0
 _WITH_WEIGHT = 1.5
 _TOPIC_PAIR = 0.6  # per pair of characters shared with what the buyer typed
@@ -155,13 +156,14 @@ class ReplyBook:
         # here; the shop profile's `categories` says what this shop sells.
         sells = shop.get("categories", [])
         sells = frozenset([sells] if isinstance(sells, str) else sells)
-        # conditions, read once: (reply, types, stages, with, without, situations, not_in, after,
+        # conditions, read once: (reply, types, stages, with, without, situations, helps_in, not_in, after,
         # not_after, priority);
         # situations are named ``intent.situation`` like the ids the engine reports
         self._conditions = {
             intent: [(r, frozenset(r.get("types", [])), tuple(r.get("stages", [])), frozenset(r.get("with", [])),
                       frozenset(r.get("without", [])),
                       frozenset(f"{intent}.{s}" for s in r.get("situations", [])),
+                      frozenset(f"{intent}.{s}" for s in r.get("helps_in", [])),
                       frozenset(f"{intent}.{s}" for s in r.get("not_in", [])),
                       frozenset(EARLIER + i for i in r.get("after", [])),
                       frozenset(EARLIER + i for i in r.get("not_after", [])),
@@ -252,7 +254,7 @@ class ReplyBook:
         if cached is not None:
             return cached
         ranked = []
-        for order, (reply, wanted_types, stages, with_, without, situations, not_in, after, not_after,
+        for order, (reply, wanted_types, stages, with_, without, situations, helps_in, not_in, after, not_after,
                     priority) in enumerate(self._conditions.get(intent, ())):
             if wanted_types and wanted_types.isdisjoint(types):
                 continue
@@ -270,7 +272,8 @@ class ReplyBook:
                 continue
             if without and not without.isdisjoint(present):
                 continue
-            fit = (_SITUATION_WEIGHT * bool(situations) + _WITH_WEIGHT * bool(after)
+            fit = (_SITUATION_WEIGHT * bool(situations) + _HELPS_WEIGHT * bool(helps_in & present)
+                   + _WITH_WEIGHT * bool(after)
                    + _TYPE_WEIGHT * len(wanted_types & types)
                    + _WITH_WEIGHT * len(with_)
                    + (_STAGE_WEIGHT if stages and stage in stages else 0.0)

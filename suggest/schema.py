@@ -333,6 +333,8 @@ REPLY = Mapping(
         "without": ListOf(Identifier()),
         # written for these situations of the intent: offered only when one is present
         "situations": ListOf(Identifier(), min_items=1),
+        # a generic reply that comes first in these situations
+        "helps_in": ListOf(Identifier(), min_items=1),
         # never offered in these situations (it would contradict what the buyer said)
         "not_in": ListOf(Identifier(), min_items=1),
         # the buyer's earlier messages carried (after) or did not carry (not_after) these intents
