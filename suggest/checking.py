@@ -136,6 +136,19 @@ def _unreachable(packs: PackSet) -> list[Problem]:
     return problems
 
 
+def _positive_classes(pack: dict[str, Any]) -> set[str]:
+    """Names of the classes a pack's own templates (not its guards) use."""
+    from .rule_templates import TemplateSyntaxError, parse
+
+    names: set[str] = set()
+    for _i, source, _path in _template_lines(pack):
+        try:
+            names.update(name for fragment in parse(source, lambda t: t) for name, _ in fragment)
+        except TemplateSyntaxError:
+            continue
+    return names
+
+
 def _overlaps(packs: PackSet) -> list[Problem]:
     problems: list[Problem] = []
     owners: dict[str, list[tuple[dict[str, Any], int]]] = {}
@@ -144,8 +157,12 @@ def _overlaps(packs: PackSet) -> list[Problem]:
             word = (item if isinstance(item, str) else item["text"]).strip().lower()
             owners.setdefault(word, []).append((pack, i))
     # a class word of one pack that is a keyword of another: the two packs compete for it
+    # (classes only its negations and exclusions use are meant to name other packs' words)
     for pack in packs.intents:
+        positive = _positive_classes(pack)
         for name, words in pack.get("classes", {}).items():
+            if name not in positive:
+                continue
             for j, word in enumerate(words):
                 folded = str(word).strip().lower()
                 others = sorted({p["id"] for p, _ in owners.get(folded, []) if p["id"] != pack["id"]})
