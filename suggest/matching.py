@@ -104,6 +104,11 @@ class _Runtime:
         self.fuzzy_weight = phrases.weight if phrases else 0.0
 
 
+# How often a class word of this length turns up in messages, roughly: a class of many
+# one-character words (吗, 不, 没) is in nearly every message, one long word rarely.
+_COMMONNESS = {1: 40, 2: 4}
+
+
 def _required(rule: TemplateRule) -> list[str]:
     return [p for fragment in rule.fragments for p in fragment if not p.endswith(OPTIONAL)]
 
@@ -150,24 +155,26 @@ class Matcher:
                     self.slip_classes[word] = tuple(sorted(set(self.slip_classes.get(word, ())) | {wc.name}))
         self.has_variants = bool(variants)
         # Templates: (rule set index, rule). Looked at only when the message has a word of
-        # their anchor (the required class with fewest words), then only when every
-        # required class is present.
+        # their anchor (the required class least likely to occur: one-character words such
+        # as 吗 turn up in most messages), then only when every required class is present.
         self.templates: list[tuple[int, TemplateRule, frozenset[str]]] = []
         templates_by_anchor: dict[str, list[int]] = {}
-        sizes = {wc.name: len(wc.words) for wc in program.classes}
+        commonness = {wc.name: sum(_COMMONNESS.get(len(w), 1) for w in wc.words) for wc in program.classes}
         for index, rs in enumerate(self.rule_sets):
             for rule in rs.templates:
                 required = _required(rule)
                 number = len(self.templates)
                 self.templates.append((index, rule, frozenset(required)))
-                anchor = min(required, key=lambda c: (sizes.get(c, 0), c))
+                anchor = min(required, key=lambda c: (commonness.get(c, 0), c))
                 templates_by_anchor.setdefault(anchor, []).append(number)
         self.templates_by_anchor = {c: tuple(ns) for c, ns in templates_by_anchor.items()}
         # Guards written as templates, per rule set: negations, exclusions.
-        self.template_negations: list[list[TemplateRule]] = [
-            [g.template for g in rs.negations if g.template is not None] for rs in self.rule_sets]
-        self.template_excludes: list[list[TemplateRule]] = [
-            [g.template for g in rs.exclude if g.template is not None] for rs in self.rule_sets]
+        self.template_negations: list[list[tuple[TemplateRule, frozenset[str]]]] = [
+            [(g.template, frozenset(_required(g.template))) for g in rs.negations if g.template is not None]
+            for rs in self.rule_sets]
+        self.template_excludes: list[list[tuple[TemplateRule, frozenset[str]]]] = [
+            [(g.template, frozenset(_required(g.template))) for g in rs.exclude if g.template is not None]
+            for rs in self.rule_sets]
         # Every regex of every rule set is a job. A job whose regex needs certain strings
         # can only match when the message holds them: one automaton pass finds every
         # such string, and a few set tests tell which jobs are worth running (``always``
@@ -332,7 +339,7 @@ class Matcher:
         return Hits(evidence, excluded, near_misses)
 
     def _scan(self, text: str) -> tuple[list[tuple[int, int, str, tuple[tuple[int, float, bool], ...]]],
-                                        set[int], set[int], dict[str, dict[int, list[tuple[int, str]]]]]:
+                                        set[int], set[int], dict[str, list[tuple[int, int, str]]]]:
         """One automaton pass: the keywords found, the regex jobs whose required
         strings all occur (only they can match), the fuzzy phrases worth scoring,
         and where each class word occurs."""
@@ -340,7 +347,7 @@ class Matcher:
         present: set[int] = set()
         candidates: set[int] = set()
         phrases: set[int] = set()
-        occ: dict[str, dict[int, list[tuple[int, str]]]] = {}
+        occ: dict[str, list[tuple[int, int, str]]] = {}
         for last, (keyword, atoms, jobs, numbers, class_word) in self.finder.iter(text):
             if keyword is not None:
                 word, entries = keyword
@@ -353,9 +360,13 @@ class Matcher:
                 phrases.update(numbers)
             if class_word is not None:
                 word, names = class_word
-                start = last + 1 - len(word)
+                item = (last + 1 - len(word), last + 1, word)
                 for name in names:
-                    occ.setdefault(name, {}).setdefault(start, []).append((last + 1, word))
+                    found = occ.get(name)
+                    if found is None:
+                        occ[name] = [item]
+                    else:
+                        found.append(item)
         active = candidates & self.plain_jobs
         active.update(self.always)
         alternatives = self.job_alternatives
@@ -376,14 +387,16 @@ class Matcher:
 
     def _templates(self, occ: Occurrences, found: dict[int, list[Hit]], agent: Normalized | None) -> None:
         agent_occ: Occurrences | None = None
-        seen: set[int] = set()
-        for name in occ:
-            for number in self.templates_by_anchor.get(name, ()):
-                if number in seen:
-                    continue
-                seen.add(number)
-                index, rule, required = self.templates[number]
-                if not required.issubset(occ):
+        present = occ.keys()
+        memo: dict[tuple[str, ...], list[Any]] = {}
+        by_anchor = self.templates_by_anchor
+        for name in occ:  # in the order of the text: the same evidence order in every process
+            numbers = by_anchor.get(name)
+            if numbers is None:
+                continue
+            for number in numbers:
+                index, rule, required = self.templates[number]  # one anchor each: seen once
+                if not required <= present:
                     continue
                 if rule.agent is not None:
                     if agent is None:
@@ -392,7 +405,7 @@ class Matcher:
                         agent_occ = self._scan(agent.text)[3]
                     if match_template(rule.agent, agent_occ) is None:
                         continue
-                result = match_template(rule, occ)
+                result = match_template(rule, occ, memo)
                 if result is not None:
                     start, end, parts = result
                     found.setdefault(index, []).append(Hit("template", rule.source, start, end, rule.weight, parts))
@@ -422,8 +435,9 @@ class Matcher:
         """Spans of ``text`` inside which the matches of rule set ``index`` do not count."""
         spans = [m.span() for job in self.negation_jobs[index] if job in active
                  for m in self._pattern(self.jobs[job][1]).finditer(text)]
-        for rule in self.template_negations[index]:
-            if _required(rule) and set(_required(rule)).issubset(occ):
+        present = occ.keys()
+        for rule, required in self.template_negations[index]:
+            if required <= present:
                 result = match_template(rule, occ)
                 if result is not None:
                     spans.append((result[0], result[1]))
@@ -435,8 +449,9 @@ class Matcher:
             source = self.jobs[job][1]
             if job in active and self._pattern(source).search(text):
                 return source
-        for rule in self.template_excludes[index]:
-            if set(_required(rule)).issubset(occ) and match_template(rule, occ) is not None:
+        present = occ.keys()
+        for rule, required in self.template_excludes[index]:
+            if required <= present and match_template(rule, occ) is not None:
                 return rule.source
         return None
 
@@ -455,7 +470,7 @@ class Matcher:
                 found.setdefault(index, []).append(Hit("keyword", word, start, end, weight))
 
     def _variants(self, norm: Normalized, found: dict[int, list[Hit]],
-                  occ: dict[str, dict[int, list[tuple[int, str]]]]) -> None:
+                  occ: dict[str, list[tuple[int, int, str]]]) -> None:
         """Typing slips (包油 for 包邮) of keywords and of class words."""
         text = norm.text
         syllables = text.translate(self.syllable_table)
@@ -474,7 +489,7 @@ class Matcher:
                 for index, weight in self.keyword_variants.get(word, ()):
                     found.setdefault(index, []).append(Hit("variant", word, start, start + length, weight * 0.9))
                 for name in self.slip_classes.get(word, ()):
-                    occ.setdefault(name, {}).setdefault(start, []).append((start + length, word))
+                    occ.setdefault(name, []).append((start, start + length, word))
 
     def _fuzzy(self, norm: Normalized, candidates: set[int], found: dict[int, list[Hit]],
                near: list[NearMiss] | None) -> None:

@@ -83,8 +83,9 @@ def _literal(text: str, fold: Callable[[str], str]) -> list[tuple[str, bool]]:
 
 # -- matching ----------------------------------------------------------------------
 
-# Where each class's words occur in a message: class -> start -> [(end, word)].
-Occurrences = Mapping[str, Mapping[int, Sequence[tuple[int, str]]]]
+# Where each class's words occur in a message: class -> [(start, end, word)], in the
+# order the automaton found them (by end). Lists are short: a class turns up a few times.
+Occurrences = Mapping[str, Sequence[tuple[int, int, str]]]
 # One way a fragment matches: (start, end, parts).
 Span = tuple[int, int, tuple[Part, ...]]
 
@@ -93,19 +94,37 @@ def _piece_name(piece: str) -> tuple[str, bool]:
     return (piece[:-1], True) if piece.endswith(OPTIONAL) else (piece, False)
 
 
-def _fragment_spans(fragment: Sequence[str], occ: Occurrences) -> list[Span]:
-    """Every way the adjacent pieces of ``fragment`` match, leftmost first."""
+def _fragment_spans(fragment: tuple[str, ...], occ: Occurrences,
+                    memo: dict[tuple[str, ...], list[Span]] | None = None) -> list[Span]:
+    """Every way the adjacent pieces of ``fragment`` match, leftmost first.
+
+    ``memo`` keeps the answer per fragment for one message: templates share fragments
+    ({ask}, {can?}{send}), so each is worked out once.
+    """
+    if memo is not None:
+        known = memo.get(fragment)
+        if known is not None:
+            return known
+    if len(fragment) == 1 and not fragment[0].endswith(OPTIONAL):
+        # one required class: its occurrences are the spans
+        name = fragment[0]
+        found = sorted((start, end, (Part(name, word, start, end),)) for start, end, word in occ.get(name, ()))
+        if memo is not None:
+            memo[fragment] = found
+        return found
     pieces = [_piece_name(p) for p in fragment]
     # A match starts where one of the leading pieces (up to the first required one) starts.
     starts: set[int] = set()
     for name, optional in pieces:
-        starts.update(occ.get(name, {}))
+        starts.update(start for start, _end, _word in occ.get(name, ()))
         if not optional:
             break
     out: list[Span] = []
     for start in sorted(starts):
         for end, parts in _from(pieces, 0, start, occ):
             out.append((start, end, parts))
+    if memo is not None:
+        memo[fragment] = out
     return out
 
 
@@ -115,7 +134,9 @@ def _from(pieces: Sequence[tuple[str, bool]], index: int, at: int, occ: Occurren
         return [(at, ())]
     name, optional = pieces[index]
     ways: list[tuple[int, tuple[Part, ...]]] = []
-    for end, word in occ.get(name, {}).get(at, ()):
+    for start, end, word in occ.get(name, ()):
+        if start != at:
+            continue
         part = Part(name, word, at, end)
         ways.extend((last, (part, *rest)) for last, rest in _from(pieces, index + 1, end, occ))
     if optional:
@@ -123,11 +144,16 @@ def _from(pieces: Sequence[tuple[str, bool]], index: int, at: int, occ: Occurren
     return ways
 
 
-def match(rule: TemplateRule, occ: Occurrences) -> tuple[int, int, tuple[Part, ...]] | None:
-    """The leftmost match of ``rule`` in a message whose class words are ``occ``."""
-    spans = [_fragment_spans(fragment, occ) for fragment in rule.fragments]
-    if any(not s for s in spans):
-        return None
+def match(rule: TemplateRule, occ: Occurrences, memo: dict[tuple[str, ...], list[Span]] | None = None
+          ) -> tuple[int, int, tuple[Part, ...]] | None:
+    """The leftmost match of ``rule`` in a message whose class words are ``occ``
+    (``memo``: fragment spans already worked out for this message)."""
+    spans = []
+    for fragment in rule.fragments:
+        found = _fragment_spans(fragment, occ, memo)
+        if not found:
+            return None
+        spans.append(found)
     orders: Sequence[Sequence[int]] = (
         list(permutations(range(len(spans)))) if rule.any_order and len(spans) > 1 else [range(len(spans))])
     best: tuple[int, int, tuple[Part, ...]] | None = None
