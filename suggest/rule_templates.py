@@ -108,10 +108,11 @@ def _fragment_spans(fragment: tuple[str, ...], occ: Occurrences,
     if len(fragment) == 1 and not fragment[0].endswith(OPTIONAL):
         # one required class: its occurrences are the spans
         name = fragment[0]
-        found = sorted((start, end, (Part(name, word, start, end),)) for start, end, word in occ.get(name, ()))
+        single: list[Span] = sorted((start, end, (Part(name, word, start, end),))
+                                    for start, end, word in occ.get(name, ()))
         if memo is not None:
-            memo[fragment] = found
-        return found
+            memo[fragment] = single
+        return single
     pieces = [_piece_name(p) for p in fragment]
     # A match starts where one of the leading pieces (up to the first required one) starts.
     starts: set[int] = set()
@@ -148,12 +149,12 @@ def match(rule: TemplateRule, occ: Occurrences, memo: dict[tuple[str, ...], list
           ) -> tuple[int, int, tuple[Part, ...]] | None:
     """The leftmost match of ``rule`` in a message whose class words are ``occ``
     (``memo``: fragment spans already worked out for this message)."""
-    spans = []
+    spans: list[list[Span]] = []
     for fragment in rule.fragments:
-        found = _fragment_spans(fragment, occ, memo)
-        if not found:
+        ways = _fragment_spans(fragment, occ, memo)
+        if not ways:
             return None
-        spans.append(found)
+        spans.append(ways)
     orders: Sequence[Sequence[int]] = (
         list(permutations(range(len(spans)))) if rule.any_order and len(spans) > 1 else [range(len(spans))])
     best: tuple[int, int, tuple[Part, ...]] | None = None
