@@ -92,8 +92,18 @@ def _top(f: F) -> F:
 
 
 def _history(f: F) -> F:
+    f = click.option("--agent", "-A", "agent_said", metavar="MSG",
+                     help="What the agent said last (reads a short answer such as 可以 or 要那么久啊).")(f)
     return click.option("--history", "-H", "history", multiple=True, metavar="MSG",
                         help="An earlier message of the same buyer (repeatable, oldest first).")(f)
+
+
+def _chat_so_far(history: tuple[str, ...], agent_said: str | None) -> list[Any]:
+    """The buyer's earlier messages, then the agent's last message, as Engine.analyze takes them."""
+    chat: list[Any] = [_valid_text(h, "--history") for h in history]
+    if agent_said is not None:
+        chat.append({"role": "agent", "text": _valid_text(agent_said, "--agent")})
+    return chat
 
 
 def _json(f: F) -> F:
@@ -305,15 +315,16 @@ Examples:
 @click.option("--copy", "copy_n", type=click.IntRange(min=1), metavar="N",
               help="Put reply N on the clipboard (exit 1, saying why, when there is none).")
 @_json
-def analyze(text: tuple[str, ...], history: tuple[str, ...], intents: str | None, replies: str | None,
-            tags: str | None, shop: str | None, top: int, copy_n: int | None, as_json: bool) -> None:
+def analyze(text: tuple[str, ...], history: tuple[str, ...], agent_said: str | None, intents: str | None,
+            replies: str | None, tags: str | None, shop: str | None, top: int, copy_n: int | None,
+            as_json: bool) -> None:
     """Intents, buyer type and numbered replies for a buyer's message.
 
     TEXT is the message (several words are joined with spaces); `-` reads it
     from stdin.
     """
     message = _text_arg(text)
-    earlier = [_valid_text(h, "--history") for h in history]
+    earlier = _chat_so_far(history, agent_said)
     engine = _engine(intents, replies, tags, shop)
     with _library_errors():
         analysis = engine.analyze(message, earlier, top=max(top, copy_n or 0))
@@ -521,11 +532,11 @@ Examples:
 @_history
 @_json
 @_packs
-def explain(text: tuple[str, ...], history: tuple[str, ...], as_json: bool, intents: str | None,
-            replies: str | None, tags: str | None, shop: str | None) -> None:
+def explain(text: tuple[str, ...], history: tuple[str, ...], agent_said: str | None, as_json: bool,
+            intents: str | None, replies: str | None, tags: str | None, shop: str | None) -> None:
     """Every rule of every pack that fired or nearly fired on TEXT, with scores."""
     message = _text_arg(text)
-    earlier = [_valid_text(h, "--history") for h in history]
+    earlier = _chat_so_far(history, agent_said)
     engine = _engine(intents, replies, tags, shop)
     with _library_errors():
         explanation = engine.explain(message, earlier)
