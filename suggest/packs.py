@@ -208,6 +208,7 @@ def _cross_check(packs: PackSet, shop_doc: YamlDocument | None) -> None:
                 _problem(packs, pack, ("signals", "history_intents", "intents", i),
                          f"expected an intent id, got {other!r}, which no intent pack defines")
     reply_ids: dict[str, tuple[str, int]] = {}
+    known_situations = {s["id"] for p in packs.replies for s in situation_packs(p)}
     for pack in packs.replies:
         if pack["intent"] not in intent_ids:
             _problem(packs, pack, ("intent",), f"expected an intent id, got {pack['intent']!r}, "
@@ -221,6 +222,13 @@ def _cross_check(packs: PackSet, shop_doc: YamlDocument | None) -> None:
             reply_ids.setdefault(reply["id"], where)
             for key in ("situations", "helps_in", "not_in"):
                 for j, name in enumerate(reply.get(key, [])):
+                    if key == "not_in" and "." in name:
+                        # another intent's situation, named in full (order_change.already_cancelled)
+                        if name not in known_situations:
+                            _problem(packs, pack, ("replies", i, key, j),
+                                     f"expected a situation as intent.name, got {name!r}, which no reply "
+                                     "pack defines")
+                        continue
                     if name not in pack.get("situations", {}):
                         _problem(packs, pack, ("replies", i, key, j),
                                  f"expected a situation of this reply pack, got {name!r}, which its "

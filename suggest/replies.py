@@ -164,7 +164,7 @@ class ReplyBook:
                       frozenset(r.get("without", [])),
                       frozenset(f"{intent}.{s}" for s in r.get("situations", [])),
                       frozenset(f"{intent}.{s}" for s in r.get("helps_in", [])),
-                      frozenset(f"{intent}.{s}" for s in r.get("not_in", [])),
+                      frozenset(s if "." in s else f"{intent}.{s}" for s in r.get("not_in", [])),
                       frozenset(EARLIER + i for i in r.get("after", [])),
                       frozenset(EARLIER + i for i in r.get("not_after", [])),
                       float(r.get("priority", 0)) / 101)

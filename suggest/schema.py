@@ -336,6 +336,7 @@ REPLY = Mapping(
         # a generic reply that comes first in these situations
         "helps_in": ListOf(Identifier(), min_items=1),
         # never offered in these situations (it would contradict what the buyer said)
+        # (a situation of another intent is named in full: order_change.already_cancelled)
         "not_in": ListOf(Identifier(), min_items=1),
         # the buyer's earlier messages carried (after) or did not carry (not_after) these intents
         "after": ListOf(Identifier(), min_items=1),

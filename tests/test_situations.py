@@ -1,0 +1,68 @@
+"""Replies that answer this buyer: the bundled packs pick the reply for the case the
+buyer is in, and never one that contradicts what the buyer said (issues on replies)."""
+
+from __future__ import annotations
+
+import pytest
+
+from suggest import Engine
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine()
+
+
+# (message, history, the situation, the first reply)
+CASES = [
+    ("发了五天了还没到", [], "shipping.in_transit", "shipping.in_transit_check"),
+    ("物流一直不更新 卡在中转站三天了", [], "shipping.stalled", "shipping.stalled_follow_up"),
+    ("快递显示已签收 可是我根本没收到", [], "shipping.delivered_not_received", "shipping.delivered_not_received"),
+    ("包油吗", [], "shipping.free_shipping", "shipping.free_shipping"),
+    ("包邮吗", [], "shipping.free_shipping", "shipping.free_shipping"),
+    ("能发顺丰吗", [], "shipping.choose_courier", "shipping.choose_courier"),
+    ("付款两天了怎么还不发货", [], "shipping.not_shipped", "shipping.not_shipped_sorry"),
+    ("订单我已经取消了 钱什么时候退回", [], "order_change.already_cancelled", "return_exchange.refund_after_cancel"),
+    ("我已经把订单取消了", [], "order_change.already_cancelled", "order_change.already_cancelled"),
+    ("我这边取消不了订单 怎么办", [], "order_change.cannot_cancel", "order_change.cannot_cancel"),
+    ("退款什么时候到账啊", [], "return_exchange.refund_status", "return_exchange.refund_timing"),
+    ("耳机左边没声音", [], "quality_complaint.not_working", "quality_complaint.not_working"),
+    ("收到的杯子碎了", [], "quality_complaint.broken", "quality_complaint.broken"),
+    ("这个充电器兼容华为手机吗", [], "product_info.compatibility", "product_info.compatibility"),
+    ("这款是什么面料的", [], "product_info.material", "product_info.material"),
+]
+
+
+@pytest.mark.parametrize(("text", "history", "situation", "first"), CASES)
+def test_the_reply_for_the_case_comes_first(engine: Engine, text: str, history: list[str], situation: str,
+                                            first: str) -> None:
+    analysis = engine.analyze(text, history)
+    assert situation in analysis.situations, analysis.to_dict()
+    assert analysis.replies[0].id == first
+
+
+# Replies that must never be offered for these messages: they would contradict the buyer.
+NEVER = [
+    ("发了五天了还没到", {"shipping.when_ship", "shipping.courier_and_time", "shipping.delay_notice"}),
+    ("显示签收了但我没收到", {"shipping.when_ship", "shipping.courier_and_time", "shipping.delivery_estimate"}),
+    ("订单我已经取消了", {"order_change.cancel"}),
+    ("退款什么时候到账", {"return_exchange.steps"}),
+]
+
+
+@pytest.mark.parametrize(("text", "banned"), NEVER)
+def test_no_reply_contradicts_the_message(engine: Engine, text: str, banned: set[str]) -> None:
+    offered = {r.id for r in engine.analyze(text, top=10).replies}
+    assert not offered & banned
+
+
+def test_no_five_star_request_after_an_open_complaint(engine: Engine) -> None:
+    after_complaint = engine.analyze("好的 谢谢", history=["收到的衣服破了个洞"], top=10)
+    assert "farewell" in after_complaint.intent_ids
+    assert not any("好评" in r.text for r in after_complaint.replies)
+    happy = engine.analyze("好的 谢谢", history=["包邮吗"], top=10)
+    assert happy.replies
+
+
+def test_a_slip_finds_the_same_situation(engine: Engine) -> None:
+    assert engine.analyze("包油吗").situations == engine.analyze("包邮吗").situations
