@@ -12,6 +12,7 @@ Expensive derived tables are built here, once per pack content:
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from .normalize import normalize
@@ -41,16 +42,25 @@ def is_cjk(char: str) -> bool:
 
 
 def pinyin_table() -> dict[str, str]:
-    """Toneless reading of each CJK character (its most common reading)."""
-    from pypinyin import Style, lazy_pinyin
+    """Toneless reading of each CJK character (its most common reading).
+
+    Read straight from pypinyin's table (the first reading listed is the one
+    ``lazy_pinyin`` gives; a test checks they agree), with the tone marks taken
+    off: 20,000 calls of ``lazy_pinyin`` would cost most of a compile.
+    """
     from pypinyin.pinyin_dict import pinyin_dict
 
     table: dict[str, str] = {}
-    for code in pinyin_dict:
+    for code, readings in pinyin_dict.items():
         if 0x4E00 <= code <= 0x9FFF:
-            char = chr(code)
-            table[char] = lazy_pinyin(char, style=Style.NORMAL)[0]
+            table[chr(code)] = toneless(readings.split(",")[0])
     return table
+
+
+def toneless(reading: str) -> str:
+    """pīn -> pin, lǜ -> lv (the spelling pypinyin's Style.NORMAL uses)."""
+    decomposed = unicodedata.normalize("NFD", reading).replace("u\u0308", "v")
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def _need(pattern: str) -> Need:
@@ -60,13 +70,12 @@ def _need(pattern: str) -> Need:
     return None if found is None else tuple(tuple(tuple(atom) for atom in alt) for alt in found)
 
 
-def _pinyin_keys(word: str) -> list[str]:
+def _pinyin_keys(word: str, pinyin: dict[str, str]) -> list[str]:
     """Readings a slip of ``word`` may share: the word's own (便宜 = pian yi) and
     the characters' most common ones (bian yi), which is how a typed slip is read."""
     from pypinyin import Style, lazy_pinyin
 
-    keys = {" ".join(lazy_pinyin(word, style=Style.NORMAL)),
-            " ".join(lazy_pinyin(c, style=Style.NORMAL)[0] for c in word)}
+    keys = {" ".join(lazy_pinyin(word, style=Style.NORMAL)), " ".join(pinyin[c] for c in word)}
     return sorted(keys)
 
 
@@ -86,7 +95,7 @@ def _keyword(item: Any, pinyin: dict[str, str], slips: bool) -> KeywordRule:
 def _slip_keys(text: str, pinyin: dict[str, str], slips: bool) -> tuple[str, ...]:
     """Readings a slip of ``text`` may share; none for short, non-Chinese or unread words."""
     if slips and len(text) >= 2 and all(is_cjk(c) and c in pinyin for c in text):
-        return tuple(_pinyin_keys(text))
+        return tuple(_pinyin_keys(text, pinyin))
     return ()
 
 

@@ -64,13 +64,21 @@ _AS_TEXT = {"tag:yaml.org,2002:timestamp"}  # 2024-11-11 stays the text the shop
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 MAX_NODES = 100_000  # far above any real pack; stops "billion laughs" alias bombs early
+# libyaml's parser (in C) when the installed PyYAML has it: a cache miss reads every pack
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def parse_yaml(text: str, shown: str) -> YamlDocument:
-    loader: yaml.SafeLoader | None = None
+    loader: Any = None
+    # Checked here, not left to the parser: libyaml reports the place in other units.
+    bad = yaml.reader.Reader.NON_PRINTABLE.search(text)
+    if bad is not None:
+        line = text[: bad.start()].count("\n") + 1
+        raise PackError([Problem(shown, line, "", f"expected printable text, got the character "
+                                                  f"#x{ord(bad.group()):04x}, which YAML does not allow")])
     try:
         # The constructor already reads the text and rejects control characters.
-        loader = yaml.SafeLoader(text)
+        loader = _SAFE_LOADER(text)
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

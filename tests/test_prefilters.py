@@ -112,3 +112,14 @@ def test_is_token_agrees_with_a_full_cut(program: Program) -> None:
         for start in range(len(text)):
             for end in range(start + 1, min(len(text), start + 4) + 1):
                 assert is_token(start, end) == ((start, end) in whole), (text, start, end)
+
+
+def test_pinyin_table_agrees_with_lazy_pinyin() -> None:
+    from pypinyin import Style, lazy_pinyin
+
+    from suggest.compiler import pinyin_table
+
+    table = pinyin_table()
+    assert len(table) > 20000
+    for char in list(table)[::97] + ["女", "绿", "包", "邮", "退"]:
+        assert table[char] == lazy_pinyin(char, style=Style.NORMAL)[0], char
