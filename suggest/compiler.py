@@ -130,7 +130,7 @@ class _Classes:
                  slips: bool, source_key: str = "template") -> TemplateRule:
         source = rule[source_key]
         fragments = tuple(
-            tuple(self.resolve(name, own, pack_id, slips) + (OPTIONAL if optional else "")
+            tuple((OPTIONAL if optional else "") + self.resolve(name, own, pack_id, slips)
                   for name, optional in fragment)
             for fragment in parse(source, _word))
         agent = None

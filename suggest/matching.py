@@ -23,6 +23,7 @@ from .program import Guard, Hit, Need, Program, RuleSet, TemplateRule
 from .results import Evidence, EvidencePart, assemble
 from .rule_templates import OPTIONAL, Occurrences, near_miss
 from .rule_templates import match as match_template
+from .tokenizer import TokenView
 
 
 def to_evidence(norm: Normalized, hit: Hit) -> Evidence:
@@ -110,7 +111,7 @@ _COMMONNESS = {1: 40, 2: 4}
 
 
 def _required(rule: TemplateRule) -> list[str]:
-    return [p for fragment in rule.fragments for p in fragment if not p.endswith(OPTIONAL)]
+    return [p for fragment in rule.fragments for p in fragment if not p.startswith(OPTIONAL)]
 
 
 class Matcher:
@@ -142,7 +143,7 @@ class Matcher:
         # class words: word -> the classes it belongs to (and, for slips, readings)
         classes_of: dict[str, set[str]] = {}
         self.slip_classes: dict[str, tuple[str, ...]] = {}
-        used = {p.rstrip(OPTIONAL) for rs in self.rule_sets for t in self._templates_of(rs)
+        used = {p.removeprefix(OPTIONAL) for rs in self.rule_sets for t in self._templates_of(rs)
                 for fragment in t.fragments for p in fragment}
         for wc in program.classes:
             if wc.name not in used:
@@ -154,6 +155,9 @@ class Matcher:
                         variants.setdefault(key, set()).add(word)
                     self.slip_classes[word] = tuple(sorted(set(self.slip_classes.get(word, ())) | {wc.name}))
         self.has_variants = bool(variants)
+        # words of the tokenizer's dictionary (prefixes are there with 0): a typed word
+        # that is one of them is no slip
+        self.known_words: dict[str, int] = program.jieba[0]
         # Templates: (rule set index, rule). Looked at only when the message has a word of
         # their anchor (the required class least likely to occur: one-character words such
         # as 吗 turn up in most messages), then only when every required class is present.
@@ -273,7 +277,7 @@ class Matcher:
         out += [g.template for g in (*rs.negations, *rs.exclude) if g.template is not None]
         return out
 
-    def match(self, norm: Normalized, is_token: Callable[[int, int], bool], near: bool = False,
+    def match(self, norm: Normalized, is_token: TokenView, near: bool = False,
               agent: Normalized | None = None) -> Hits:
         """``is_token(start, end)`` says whether a span is a whole jieba token; it is
         called only when a keyword that must be one turns up (most messages need none).
@@ -283,11 +287,11 @@ class Matcher:
         keyword_hits, active, phrase_candidates, occ = self._scan(text)
         self._keywords(keyword_hits, is_token, found)
         if self.has_variants:
-            self._variants(norm, found, occ)
+            self._variants(norm, found, occ, is_token)
         _prefer_longest(found, self.group_of)
         near_misses: list[NearMiss] = []
         if occ:
-            self._templates(occ, found, agent)
+            self._templates(text, active, occ, found, agent)
             if near:
                 self._template_near_misses(text, occ, found, near_misses)
         for job in sorted(active & self.positive):
@@ -385,8 +389,10 @@ class Matcher:
         """Every regex of every rule set."""
         return sorted({source for _, source, _ in self.jobs})
 
-    def _templates(self, occ: Occurrences, found: dict[int, list[Hit]], agent: Normalized | None) -> None:
+    def _templates(self, text: str, active: set[int], occ: Occurrences, found: dict[int, list[Hit]],
+                   agent: Normalized | None) -> None:
         agent_occ: Occurrences | None = None
+        negated: dict[int, list[tuple[int, int]]] = {}  # per rule set, worked out when needed
         present = occ.keys()
         memo: dict[tuple[str, ...], list[Any]] = {}
         by_anchor = self.templates_by_anchor
@@ -406,6 +412,13 @@ class Matcher:
                     if match_template(rule.agent, agent_occ) is None:
                         continue
                 result = match_template(rule, occ, memo)
+                if result is not None and (self.negation_jobs[index] or self.template_negations[index]):
+                    spans = negated.get(index)
+                    if spans is None:
+                        spans = negated[index] = self._negated(index, text, active, occ)
+                    if spans and any(s < result[1] and result[0] < e for s, e in spans):
+                        # the first match is negated: a later one may still count
+                        result = match_template(rule, occ, memo, avoid=spans)
                 if result is not None:
                     start, end, parts = result
                     found.setdefault(index, []).append(Hit("template", rule.source, start, end, rule.weight, parts))
@@ -470,8 +483,12 @@ class Matcher:
                 found.setdefault(index, []).append(Hit("keyword", word, start, end, weight))
 
     def _variants(self, norm: Normalized, found: dict[int, list[Hit]],
-                  occ: dict[str, list[tuple[int, int, str]]]) -> None:
-        """Typing slips (包油 for 包邮) of keywords and of class words."""
+                  occ: dict[str, list[tuple[int, int, str]]], tokens: TokenView) -> None:
+        """Typing slips (包油 for 包邮) of keywords and of class words.
+
+        What was typed is no slip when it is a word of its own (算了 is not 酸了, 衣物
+        not 异物) or cuts through a word of the message (送了 in 派送了 is not 松了).
+        """
         text = norm.text
         syllables = text.translate(self.syllable_table)
         for last, (length, words) in self.variant_finder.iter(syllables):
@@ -486,6 +503,8 @@ class Matcher:
                 if (len(typed) == length or len(typed) > (1 if length <= 3 else 2)
                         or any(c in _FUNCTION_CHARS for c in typed)):
                     continue
+                if self.known_words.get(piece, 0) > 0 or not tokens.aligned(start, start + length):
+                    break  # the same for every word it might stand for
                 for index, weight in self.keyword_variants.get(word, ()):
                     found.setdefault(index, []).append(Hit("variant", word, start, start + length, weight * 0.9))
                 for name in self.slip_classes.get(word, ()):

@@ -26,7 +26,9 @@ DEFAULT_GAP = 4
 MAX_FRAGMENTS = 8
 _PIECE = re.compile(r"\{([^{}]*)\}")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*\??$")
-OPTIONAL = "?"  # suffix of an optional piece's class name in a compiled template
+# prefix of an optional piece's class name in a compiled template: no class name starts
+# with it, and literal pieces start with LITERAL (their text may end in ?: 没货了?)
+OPTIONAL = "?"
 LITERAL = "="  # prefix of the class name of a literal piece
 
 
@@ -91,7 +93,7 @@ Span = tuple[int, int, tuple[Part, ...]]
 
 
 def _piece_name(piece: str) -> tuple[str, bool]:
-    return (piece[:-1], True) if piece.endswith(OPTIONAL) else (piece, False)
+    return (piece[1:], True) if piece.startswith(OPTIONAL) else (piece, False)
 
 
 def _fragment_spans(fragment: tuple[str, ...], occ: Occurrences,
@@ -105,7 +107,7 @@ def _fragment_spans(fragment: tuple[str, ...], occ: Occurrences,
         known = memo.get(fragment)
         if known is not None:
             return known
-    if len(fragment) == 1 and not fragment[0].endswith(OPTIONAL):
+    if len(fragment) == 1 and not fragment[0].startswith(OPTIONAL):
         # one required class: its occurrences are the spans
         name = fragment[0]
         single: list[Span] = sorted((start, end, (Part(name, word, start, end),))
@@ -145,10 +147,11 @@ def _from(pieces: Sequence[tuple[str, bool]], index: int, at: int, occ: Occurren
     return ways
 
 
-def match(rule: TemplateRule, occ: Occurrences, memo: dict[tuple[str, ...], list[Span]] | None = None
-          ) -> tuple[int, int, tuple[Part, ...]] | None:
+def match(rule: TemplateRule, occ: Occurrences, memo: dict[tuple[str, ...], list[Span]] | None = None,
+          avoid: Sequence[tuple[int, int]] = ()) -> tuple[int, int, tuple[Part, ...]] | None:
     """The leftmost match of ``rule`` in a message whose class words are ``occ``
-    (``memo``: fragment spans already worked out for this message)."""
+    (``memo``: fragment spans already worked out for this message) that overlaps none
+    of the spans in ``avoid`` (a negated 不响 must not hide a real 没声音 after it)."""
     spans: list[list[Span]] = []
     for fragment in rule.fragments:
         ways = _fragment_spans(fragment, occ, memo)
@@ -159,14 +162,16 @@ def match(rule: TemplateRule, occ: Occurrences, memo: dict[tuple[str, ...], list
         list(permutations(range(len(spans)))) if rule.any_order and len(spans) > 1 else [range(len(spans))])
     best: tuple[int, int, tuple[Part, ...]] | None = None
     for order in orders:
-        found = _chain([spans[i] for i in order], rule.gap)
+        found = _chain([spans[i] for i in order], rule.gap, avoid)
         if found is not None and (best is None or found[0] < best[0]):
             best = found
     return best
 
 
-def _chain(spans: Sequence[Sequence[Span]], gap: int) -> tuple[int, int, tuple[Part, ...]] | None:
-    """Fragments one after another, each within ``gap`` characters of the last."""
+def _chain(spans: Sequence[Sequence[Span]], gap: int, avoid: Sequence[tuple[int, int]] = ()
+           ) -> tuple[int, int, tuple[Part, ...]] | None:
+    """Fragments one after another, each within ``gap`` characters of the last; the
+    first such chain (by where it starts) that overlaps none of ``avoid``."""
     failed: set[tuple[int, int]] = set()  # (fragment, position it had to follow) known to fail
 
     def follow(k: int, after: int) -> tuple[int, tuple[Part, ...]] | None:
@@ -187,7 +192,7 @@ def _chain(spans: Sequence[Sequence[Span]], gap: int) -> tuple[int, int, tuple[P
 
     for start, end, parts in spans[0]:
         rest = follow(1, end)
-        if rest is not None:
+        if rest is not None and not any(s < rest[0] and start < e for s, e in avoid):
             return (start, rest[0], parts + rest[1])
     return None
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,54 @@ def _single_chars(words: list[tuple[int, str]]) -> Iterable[tuple[str, int]]:
             yield word, freq
 
 
+class TokenView:
+    """Questions about the jieba tokens of one text, answered by cutting only the
+    blocks asked about (see ``Tokenizer.lazy``)."""
+
+    def __init__(self, tokenizer: Tokenizer, text: str) -> None:
+        self._tokenizer, self._text = tokenizer, text
+        self._blocks: list[tuple[int, int]] = []
+        self._cut: dict[int, set[tuple[int, int]]] = {}
+
+    def _spans_at(self, position: int) -> tuple[int, int, set[tuple[int, int]]] | None:
+        """The block holding ``position`` and its token spans; None outside every block."""
+        text = self._text
+        if not self._blocks:
+            self._blocks.extend(m.span() for m in JIEBA_BLOCK.finditer(text))
+            self._blocks.append((len(text), len(text)))  # a sentinel, so the blocks are found once
+        for block_start, block_end in self._blocks:
+            if block_start <= position < block_end:
+                break
+        else:
+            return None
+        spans = self._cut.get(block_start)
+        if spans is None:
+            spans = self._cut[block_start] = {(block_start + s, block_start + e)
+                                              for _, s, e in self._tokenizer.tokens(text[block_start:block_end])}
+        return block_start, block_end, spans
+
+    def __call__(self, start: int, end: int) -> bool:
+        """Is ``text[start:end]`` one whole token?"""
+        found = self._spans_at(start)
+        if found is None:  # outside every block each character is a token on its own
+            return end - start == 1 and not self._text[start].isspace()
+        _block_start, block_end, spans = found
+        return end <= block_end and (start, end) in spans
+
+    def aligned(self, start: int, end: int) -> bool:
+        """Do both ends of ``text[start:end]`` fall between tokens (it cuts no token)?"""
+        return self._boundary(start) and self._boundary(end)
+
+    def _boundary(self, position: int) -> bool:
+        if position <= 0 or position >= len(self._text):
+            return True
+        found = self._spans_at(position)
+        if found is None:
+            return True
+        block_start, _block_end, spans = found
+        return position == block_start or any(s == position for s, _e in spans)
+
+
 class Tokenizer:
     """A jieba tokenizer over a prefix dictionary made by ``build_prefix_dict``."""
 
@@ -89,7 +137,7 @@ class Tokenizer:
             self._tokenizer = tokenizer
         return self._tokenizer
 
-    def lazy(self, text: str) -> Callable[[int, int], bool]:
+    def lazy(self, text: str) -> TokenView:
         """A test ``is_token(start, end)``: is ``text[start:end]`` one whole jieba token?
 
         jieba cuts a text block by block (runs of the characters in
@@ -97,27 +145,7 @@ class Tokenizer:
         tokens do not depend on its neighbours, so only the block holding the span
         is cut, once, however often it is asked about.
         """
-        blocks: list[tuple[int, int]] = []
-        cut: dict[int, set[tuple[int, int]]] = {}
-
-        def is_token(start: int, end: int) -> bool:
-            if not blocks:
-                blocks.extend(m.span() for m in JIEBA_BLOCK.finditer(text))
-                blocks.append((len(text), len(text)))  # a sentinel, so the blocks are found once
-            for block_start, block_end in blocks:
-                if block_start <= start < block_end:
-                    break
-            else:  # outside every block each character is a token on its own
-                return end - start == 1 and not text[start].isspace()
-            if end > block_end:
-                return False
-            spans = cut.get(block_start)
-            if spans is None:
-                spans = cut[block_start] = {(block_start + s, block_start + e)
-                                            for _, s, e in self.tokens(text[block_start:block_end])}
-            return (start, end) in spans
-
-        return is_token
+        return TokenView(self, text)
 
     def tokens(self, text: str) -> list[tuple[str, int, int]]:
         """``(word, start, end)`` for every non-space token, HMM off (deterministic, fast)."""

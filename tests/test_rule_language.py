@@ -257,3 +257,47 @@ def test_a_broken_template_never_replaces_good_packs(shop: dict[str, Path], engi
         engine.reload()
     assert any("{nope}" in p.message for p in caught.value.problems)
     assert engine.analyze("保修多久").intent_ids == ("warranty",)
+
+
+FAULTS = """\
+id: quality_complaint
+classes:
+  fault: [酸了, 没声音, 坏了]
+templates: ["{fault}"]
+negations:
+  - {template: "没坏"}
+examples:
+  match: [牛奶酸了, 耳机没声音]
+  no_match: [算了不要了]
+"""
+
+
+@pytest.fixture
+def faults(tmp_path: Path) -> Engine:
+    return Engine(**_shop(tmp_path, {"quality_complaint": FAULTS, "shipping": SHIPPING},  # type: ignore[arg-type]
+                          replies={"shipping": REPLIES["shipping"],
+                                   "quality_complaint": REPLIES["warranty"].replace("warranty", "quality_complaint")}))
+
+
+def test_a_typed_word_of_its_own_is_no_slip(faults: Engine) -> None:
+    assert faults.analyze("算了不要了").intent_ids == ()  # 算了 (suan le) is a word, not 酸了
+    assert faults.analyze("牛奶酸了").intent_ids == ("quality_complaint",)
+
+
+def test_a_slip_that_cuts_a_word_is_no_slip(engine: Engine) -> None:
+    # 发活 (fa huo) stands alone for 发货, but 沙发活动 cuts 沙发 and 活动 apart
+    assert engine.analyze("什么时候发活").intent_ids == ("shipping",)
+    assert engine.analyze("什么时候沙发活动").intent_ids == ()
+
+
+def test_a_negated_first_match_does_not_hide_a_later_one(faults: Engine) -> None:
+    assert faults.analyze("盒子没坏了 但是耳机坏了").intent_ids == ("quality_complaint",)
+    assert faults.analyze("盒子没坏了").intent_ids == ()
+
+
+def test_literal_text_may_end_in_a_question_mark(tmp_path: Path) -> None:
+    pack = SHIPPING.replace('  - "还没{send}"', '  - "还没{send}"\n  - "发了?{ask}"')
+    pack = pack.replace("怎么还没发货]", "怎么还没发货, 发了?么]")
+    engine = Engine(**_shop(tmp_path, {"shipping": pack, "warranty": WARRANTY}))  # type: ignore[arg-type]
+    assert engine.analyze("发了?么").intent_ids == ("shipping",)
+    assert engine.analyze("吗").intent_ids == ()  # the literal piece is required, not optional
