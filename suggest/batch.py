@@ -10,11 +10,11 @@ order and only a bounded number of lines is in flight at any time.
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 from .errors import InputError
+from .stopping import signals_held
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -110,7 +110,7 @@ def numbered(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
 
 
 def run_batch(lines: Iterable[bytes], workers: int = 1, engine_args: dict[str, Any] | None = None,
-              *, top: int = 3, engine: Engine | None = None) -> Iterator[dict[str, Any]]:
+              *, top: int = 3, engine: Engine | None = None) -> Generator[dict[str, Any], None, None]:
     """Result records for the non-blank lines, in input order.
 
     ``engine_args`` are ``Engine(**engine_args)`` keyword arguments (pack
@@ -121,7 +121,7 @@ def run_batch(lines: Iterable[bytes], workers: int = 1, engine_args: dict[str, A
 
 
 def run_batch_jsonl(lines: Iterable[bytes], workers: int = 1, engine_args: dict[str, Any] | None = None,
-                    *, top: int = 3, engine: Engine | None = None) -> Iterator[tuple[bool, bytes]]:
+                    *, top: int = 3, engine: Engine | None = None) -> Generator[tuple[bool, bytes], None, None]:
     """Like ``run_batch``, each record already a JSONL line: ``(is_error, line)``.
 
     The workers encode, so the parent process only writes: with two cores
@@ -160,13 +160,20 @@ _worker_engine: Engine | None = None
 _worker_error: str | None = None
 _worker_top = 3
 _worker_encode = False
+_worker_released: Any = None  # shared flag: set when the parent ends the pool itself
+
+STOP_GRACE_SECONDS = 10.0  # a stopped run waits this long for the chunks in flight
 
 
-def _init_worker(engine_args: dict[str, Any], top: int, encode: bool) -> None:
-    global _worker_engine, _worker_error, _worker_top, _worker_encode
-    import signal
+def _init_worker(engine_args: dict[str, Any], top: int, encode: bool, released: Any) -> None:
+    global _worker_engine, _worker_error, _worker_top, _worker_encode, _worker_released
+    from .stopping import ignore_stop_signals
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # Ctrl-C and kill reach the whole process group: the parent handles them and ends
+    # its workers, so a worker ignores them (no traceback, no lost chunk), all but
+    # the SIGTERM of Pool.terminate(), which the parent sends only after releasing.
+    _worker_released = released
+    ignore_stop_signals(on_sigterm=_on_sigterm)
     _worker_top, _worker_encode = top, encode
     try:
         from .engine import Engine
@@ -176,6 +183,13 @@ def _init_worker(engine_args: dict[str, Any], top: int, encode: bool) -> None:
         _worker_error = f"{type(exc).__name__}: {exc}"
 
 
+def _on_sigterm(signum: int, frame: Any) -> None:
+    if _worker_released is not None and _worker_released.value:
+        import os
+
+        os._exit(0)  # quietly: the parent has given up on this worker's results
+
+
 def _work(chunk: list[tuple[int, bytes]]) -> list[Any]:
     if _worker_engine is None:
         raise WorkerError(_worker_error or "worker has no engine")
@@ -183,41 +197,75 @@ def _work(chunk: list[tuple[int, bytes]]) -> list[Any]:
     return [encode_record(r) for r in records] if _worker_encode else records
 
 
-def _chunks(items: Iterator[tuple[int, bytes]], size: int, slots: threading.Semaphore,
-            stop: threading.Event) -> Iterator[list[tuple[int, bytes]]]:
-    # Runs in the pool's task thread: waiting for a slot here is what keeps memory flat.
+def _chunked(items: Iterator[tuple[int, bytes]], size: int) -> Iterator[list[tuple[int, bytes]]]:
     chunk: list[tuple[int, bytes]] = []
     for item in items:
         chunk.append(item)
         if len(chunk) >= size:
-            if not _wait(slots, stop):
-                return
             yield chunk
             chunk = []
-    if chunk and _wait(slots, stop):
+    if chunk:
         yield chunk
-
-
-def _wait(slots: threading.Semaphore, stop: threading.Event) -> bool:
-    while not slots.acquire(timeout=0.1):
-        if stop.is_set():
-            return False
-    return not stop.is_set()
 
 
 def _parallel(items: Iterator[tuple[int, bytes]], workers: int, engine_args: dict[str, Any],
               top: int, encode: bool) -> Iterator[Any]:
-    import multiprocessing
+    """Chunks sent to a pool from this thread, results yielded in input order.
 
-    slots = threading.Semaphore(workers * IN_FLIGHT_CHUNKS)
-    stop = threading.Event()
-    pool = multiprocessing.get_context().Pool(workers, initializer=_init_worker, initargs=(engine_args, top, encode))
+    Input is read here, in the caller's thread, not in a pool thread: a signal
+    handler that stops the run can interrupt a read that waits for input.
+    However the loop ends (done, an error, a stop signal, the consumer closing
+    the generator), the pool is closed and its workers joined before this
+    returns: no worker outlives the run.
+    """
+    import atexit
+    import multiprocessing
+    from collections import deque
+    from multiprocessing.pool import AsyncResult
+
+    context = multiprocessing.get_context()
+    released = context.RawValue("b", 0)
+    with signals_held():  # the workers start with the signals blocked until they ignore them
+        pool = context.Pool(workers, initializer=_init_worker, initargs=(engine_args, top, encode, released))
+
+    def release() -> None:  # at exit multiprocessing terminates live workers: let them go
+        released.value = 1
+
+    atexit.register(release)  # registered after multiprocessing's own exit hook, so it runs first
+    pending: deque[AsyncResult[list[Any]]] = deque()
+    limit = workers * IN_FLIGHT_CHUNKS
+    finished = False
     try:
-        for results in pool.imap(_work, _chunks(items, CHUNK_LINES, slots, stop)):
-            slots.release()
-            yield from results
-        pool.close()
+        for chunk in _chunked(items, CHUNK_LINES):
+            pending.append(pool.apply_async(_work, (chunk,)))
+            # results ready so far, and the oldest when too many are in flight
+            while pending and (len(pending) >= limit or pending[0].ready()):
+                records = pending[0].get()
+                pending.popleft()
+                yield from records
+        while pending:
+            records = pending[0].get()
+            pending.popleft()
+            yield from records
+        finished = True
     finally:
-        stop.set()  # unblocks the task thread before terminate() joins it
-        pool.terminate()
+        pool.close()
+        if not finished:
+            _drain(pending, pool, released)
         pool.join()
+        atexit.unregister(release)
+
+
+def _drain(pending: Iterable[Any], pool: Any, released: Any) -> None:
+    """Let the chunks in flight finish (bounded); a worker that does not is terminated."""
+    import time
+
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for result in pending:
+        result.wait(max(0.0, deadline - time.monotonic()))
+        if not result.ready():
+            break
+    else:
+        return
+    released.value = 1
+    pool.terminate()
