@@ -10,6 +10,8 @@ order and only a bounded number of lines is in flight at any time.
 from __future__ import annotations
 
 import json
+import os
+import threading
 from collections.abc import Generator, Iterable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
@@ -41,6 +43,42 @@ def read_lines(stream: IO[bytes], max_bytes: int = MAX_LINE_BYTES) -> Iterator[b
             yield OverlongLine(raw[:64])
             continue
         yield raw
+
+
+def read_fd_lines(fd: int, max_bytes: int = MAX_LINE_BYTES, block: int = 1 << 16) -> Iterator[bytes]:
+    """Like ``read_lines``, straight from a file descriptor, without a buffered stream.
+
+    A buffered stream has a lock that a thread blocked in ``readline`` holds; at
+    interpreter exit such a thread (waiting on a pipe that stays open) can stop
+    the process from ending. ``os.read`` holds nothing, and a signal handler that
+    raises can cut it short.
+    """
+    preview = min(64, max_bytes)  # what an OverlongLine keeps, as read_lines does
+    held = bytearray()  # the start of a line whose end has not been read yet
+    overlong: bytes | None = None  # the start of an overlong line, whose rest is skipped
+    while data := os.read(fd, block):
+        start = 0
+        while (end := data.find(b"\n", start)) >= 0:
+            piece = data[start:end + 1]
+            start = end + 1
+            if overlong is not None:
+                yield OverlongLine(overlong)
+                overlong = None
+                continue
+            if held:
+                held += piece
+                piece = bytes(held)
+                held.clear()
+            yield OverlongLine(piece[:preview]) if len(piece) > max_bytes else piece
+        if overlong is None and start < len(data):
+            held += data[start:]
+            if len(held) >= max_bytes:
+                overlong = bytes(held[:preview])
+                held.clear()
+    if overlong is not None:
+        yield OverlongLine(overlong)
+    elif held:
+        yield bytes(held)
 
 
 def _error(lineno: int, message: str) -> dict[str, Any]:
@@ -208,51 +246,89 @@ def _chunked(items: Iterator[tuple[int, bytes]], size: int) -> Iterator[list[tup
         yield chunk
 
 
+class _Failed:
+    """Reading the input raised this: the consuming thread raises it again."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_END = object()  # the input is exhausted
+
+
 def _parallel(items: Iterator[tuple[int, bytes]], workers: int, engine_args: dict[str, Any],
               top: int, encode: bool) -> Iterator[Any]:
-    """Chunks sent to a pool from this thread, results yielded in input order.
+    """Chunks sent to a pool by a reader thread; results yielded here in input order.
 
-    Input is read here, in the caller's thread, not in a pool thread: a signal
-    handler that stops the run can interrupt a read that waits for input.
-    However the loop ends (done, an error, a stop signal, the consumer closing
-    the generator), the pool is closed and its workers joined before this
-    returns: no worker outlives the run.
+    The calling thread only waits for results and yields them, so a signal handler
+    that stops the run cuts the wait short, and a result is yielded as soon as it
+    is done even when the input is slow. However the loop ends (done, an error, a
+    stop signal, the consumer closing the generator), no more chunks are sent, the
+    chunks in flight finish and the workers are joined before this returns: no
+    worker outlives the run. A reader still waiting for input is left behind (a
+    daemon thread that sends nothing more).
     """
     import atexit
     import multiprocessing
+    import queue
     from collections import deque
     from multiprocessing.pool import AsyncResult
 
     context = multiprocessing.get_context()
     released = context.RawValue("b", 0)
-    with signals_held():  # the workers start with the signals blocked until they ignore them
-        pool = context.Pool(workers, initializer=_init_worker, initargs=(engine_args, top, encode, released))
 
     def release() -> None:  # at exit multiprocessing terminates live workers: let them go
         released.value = 1
 
+    slots = threading.Semaphore(workers * IN_FLIGHT_CHUNKS)  # bounds memory: read-ahead is limited
+    stop = threading.Event()
+    lock = threading.Lock()  # no chunk is sent once the pool is closing
+    in_flight: deque[AsyncResult[list[Any]]] = deque()
+    sent: queue.Queue[Any] = queue.Queue()
+    # A signal held while the pool starts is delivered right after: by then the cleanup is armed.
     atexit.register(release)  # registered after multiprocessing's own exit hook, so it runs first
-    pending: deque[AsyncResult[list[Any]]] = deque()
-    limit = workers * IN_FLIGHT_CHUNKS
+    pool: Any = None
+
+    def feed() -> None:
+        try:
+            for chunk in _chunked(items, CHUNK_LINES):
+                while not slots.acquire(timeout=0.1):
+                    if stop.is_set():
+                        return
+                with lock:
+                    if stop.is_set():
+                        return
+                    result = pool.apply_async(_work, (chunk,))
+                    in_flight.append(result)
+                sent.put(result)
+            sent.put(_END)
+        except BaseException as exc:  # a read error: the caller's thread raises it
+            sent.put(_Failed(exc))
+
     finished = False
     try:
-        for chunk in _chunked(items, CHUNK_LINES):
-            pending.append(pool.apply_async(_work, (chunk,)))
-            # results ready so far, and the oldest when too many are in flight
-            while pending and (len(pending) >= limit or pending[0].ready()):
-                records = pending[0].get()
-                pending.popleft()
-                yield from records
-        while pending:
-            records = pending[0].get()
-            pending.popleft()
+        with signals_held():  # the workers start with the signals blocked until they ignore them
+            pool = context.Pool(workers, initializer=_init_worker, initargs=(engine_args, top, encode, released))
+        reader = threading.Thread(target=feed, name="suggest-batch-reader", daemon=True)
+        reader.start()
+        while (item := sent.get()) is not _END:
+            if isinstance(item, _Failed):
+                raise item.error
+            records = item.get()
+            with lock:
+                in_flight.popleft()
+            slots.release()
             yield from records
         finished = True
     finally:
-        pool.close()
-        if not finished:
-            _drain(pending, pool, released)
-        pool.join()
+        with lock:
+            stop.set()
+            pending = list(in_flight)
+        if pool is not None:
+            pool.close()
+            if not finished:
+                _drain(pending, pool, released)
+            pool.join()
         atexit.unregister(release)
 
 

@@ -346,7 +346,7 @@ or {"line": N, "error": "..."} for a bad line. Exit status 1 if any line failed.
 def batch(file: str, workers: int, intents: str | None, replies: str | None, tags: str | None,
           shop: str | None, top: int, as_json: bool) -> None:
     """Analyse a JSONL file (or `-` for stdin) of buyer messages, streaming."""
-    from .batch import WorkerError, read_lines, run_batch_jsonl
+    from .batch import WorkerError, run_batch_jsonl
     from .stopping import Stopped, stop_on_signals
 
     with stop_on_signals() as stop:
@@ -361,7 +361,7 @@ def batch(file: str, workers: int, intents: str | None, replies: str | None, tag
             except OSError as exc:
                 raise _fail(f"cannot read {file}: {exc.strerror or exc}", 2) from None
         out = _binary("stdout")
-        counter = _ByteCounter(read_lines(stream))
+        counter = _ByteCounter(_input_lines(stream))
         engine_args = {"intents": intents, "replies": replies, "tags": tags, "shop": shop}
         failed = done = 0
         results = run_batch_jsonl(counter, workers, engine_args, top=top, engine=engine)
@@ -398,6 +398,17 @@ def batch(file: str, workers: int, intents: str | None, replies: str | None, tag
     if failed:
         _err(f"{failed} line{'s' if failed != 1 else ''} failed (see the \"error\" records)")
         sys.exit(1)
+
+
+def _input_lines(stream: IO[bytes]) -> Iterator[bytes]:
+    """The stream's lines, read from its file descriptor when it has one (see read_fd_lines)."""
+    from .batch import read_fd_lines, read_lines
+
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return read_lines(stream)  # an in-memory stream (tests, embedding)
+    return read_fd_lines(fd)
 
 
 class _ByteCounter:

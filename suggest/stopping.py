@@ -166,12 +166,29 @@ def ignore_stop_signals(on_sigterm: Callable[[int, FrameType | None], Any] | Non
 
 @contextmanager
 def signals_held(signals: tuple[int, ...] = STOP_SIGNALS) -> Iterator[None]:
-    """Defer ``signals`` in this thread until the block ends (where the platform allows it)."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    """Defer ``signals`` until the block ends; then each one that came has its usual effect.
+
+    In the main thread the Python handlers are swapped for ones that only
+    record, and a recorded signal is raised again after the old handlers are
+    back (so a default SIGTERM still ends the process, after the block). The
+    signals are also blocked in this thread: a process forked inside the block
+    starts with them blocked (``ignore_stop_signals`` unblocks them), and in
+    another thread, where handlers cannot be changed, that is all it can do.
+    """
+    came: list[int] = []
+    previous: dict[int, Any] = {}
+    masked = hasattr(signal, "pthread_sigmask")
+    main = threading.current_thread() is threading.main_thread()
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, signals) if masked else None
     try:
+        if main:
+            for signum in signals:
+                previous[signum] = signal.signal(signum, lambda signum, frame: came.append(signum))
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        if old_mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)  # pending ones reach the recorder
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        for signum in dict.fromkeys(came):
+            signal.raise_signal(signum)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from suggest.batch import (
     OverlongLine,
     WorkerError,
     process_line,
+    read_fd_lines,
     read_lines,
     run_batch,
 )
@@ -169,6 +171,26 @@ def test_overlong_lines_become_error_records(engine: Engine) -> None:
 
 def test_read_lines_without_a_final_newline() -> None:
     assert list(read_lines(io.BytesIO(b"a\n\nb"))) == [b"a\n", b"\n", b"b"]
+
+
+FD_CASES = [b"", b"a\n\nb", b"a\nb\n", b"x" * 10 + b"\nshort\n" + b"y" * 40 + b"\nz", b"y" * 40,
+            b"\n\n\n", b"exactly15bytes\n" + b"sixteen-bytes!!\n" + b"x" * 15 + b"\n" + b"w" * 16 + b"\n",
+            b"a" * 100 + b"\n" + b"b" * 100]
+
+
+@pytest.mark.parametrize("data", FD_CASES)
+@pytest.mark.parametrize("block", [1, 3, 7, 64])
+def test_read_fd_lines_reads_as_read_lines_does(tmp_path: Path, data: bytes, block: int) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(data)
+    want = list(read_lines(io.BytesIO(data), max_bytes=16))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        got = list(read_fd_lines(fd, max_bytes=16, block=block))
+    finally:
+        os.close(fd)
+    assert got == want
+    assert [type(line) for line in got] == [type(line) for line in want]  # overlong lines alike
 
 
 @pytest.mark.parametrize("workers", [1, 2])
