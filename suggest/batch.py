@@ -2,7 +2,9 @@
 
 Input lines are handled as bytes, one at a time, so a file of any size is
 read with flat memory and a bad line (invalid UTF-8, not JSON, no ``text``)
-becomes an error record at its place instead of ending the run. With several
+becomes an error record at its place instead of ending the run. A message
+that is empty once normalised (``[图片]`` alone) is no error: its record has
+no intents and ``"empty": true``. With several
 workers, each process builds its own ``Engine`` once; results keep the input
 order and only a bounded number of lines is in flight at any time.
 """
@@ -16,6 +18,8 @@ from collections.abc import Generator, Iterable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 from .errors import InputError
+from .normalize import is_empty, normalize
+from .results import Analysis
 from .stopping import signals_held
 
 if TYPE_CHECKING:
@@ -113,15 +117,21 @@ def process_line(engine: Engine, lineno: int, raw: bytes, top: int = 3) -> dict[
         history = []
     if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
         return _error(lineno, '"history" must be a list of strings (earlier messages, oldest first)')
-    try:
-        analysis = engine.analyze(text, history, top=top)
-    except InputError as exc:
-        return _error(lineno, str(exc))
-    except Exception as exc:  # one odd line must not end a run over millions
-        return _error(lineno, f"internal error: {type(exc).__name__}: {exc}")
     record: dict[str, Any] = {"line": lineno}
     if isinstance(data.get("id"), (str, int)) and not isinstance(data.get("id"), bool):
         record["id"] = data["id"]  # lets a caller join results back to its rows
+    try:
+        analysis = engine.analyze(text, history, top=top)
+    except InputError as exc:
+        norm = normalize(text)
+        if not is_empty(norm):
+            return _error(lineno, str(exc))
+        # `[图片]` alone, a pasted card: normal in a chat log, so a result, not a failure
+        record.update(Analysis(text=text, normalized="", truncated=norm.truncated).to_dict())
+        record["empty"] = True
+        return record
+    except Exception as exc:  # one odd line must not end a run over millions
+        return _error(lineno, f"internal error: {type(exc).__name__}: {exc}")
     record.update(analysis.to_dict())
     return record
 

@@ -336,7 +336,9 @@ Examples:
 Input: one JSON object a line, {"text": "...", "history": ["...", ...]}.
 Output: one JSON line per non-empty input line, in order:
   {"line": N, "intents": [...], "tags": [...], "replies": [...], ...}
-or {"line": N, "error": "..."} for a bad line. Exit status 1 if any line failed.""")
+or {"line": N, "error": "..."} for a bad line. Exit status 1 if any line failed.
+A message with nothing to read ([图片] alone) gets "empty": true, no intents.
+SIGTERM/SIGINT: whole lines only, then exit 143/130.""")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(1, 64), metavar="N",
               help="Processes to analyse with (results keep the input order).")

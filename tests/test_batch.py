@@ -29,7 +29,9 @@ GOOD = [b'{"text": "\xe5\x8c\x85\xe9\x82\xae\xe5\x90\x97"}',  # 包邮吗
         '{"text": "在吗", "history": []}'.encode(),
         '{"id": "r7", "text": "怎么退货", "history": ["裤子短了"]}'.encode()]
 
-# (physical line, expected error fragment or None for a result); blank lines get no record
+EMPTY = "an empty result"
+# (physical line, expected error fragment, None for a result, EMPTY for an empty result);
+# blank lines get no record
 MIXED: list[tuple[bytes, str | None]] = [
     (GOOD[0], None),
     (b"", "skip"),
@@ -42,7 +44,8 @@ MIXED: list[tuple[bytes, str | None]] = [
     (b'{"text": null}', "string"),
     ('{"text": "在吗", "history": "发货了吗"}'.encode(), "history"),
     ('{"text": "在吗", "history": [1]}'.encode(), "history"),
-    (b'{"text": "   "}', "empty"),
+    (b'{"text": "   "}', EMPTY),
+    ('{"id": 9, "text": "[图片]"}'.encode(), EMPTY),  # nothing left once the placeholder goes
     (b"\r", "skip"),
     (GOOD[1], None),
     (GOOD[2], None),  # last line: no final newline
@@ -69,6 +72,10 @@ def check_mixed(rows: list[dict[str, Any]]) -> None:
         if want is None:
             assert "error" not in row, row
             assert "intents" in row and "replies" in row
+            assert "empty" not in row
+        elif want == EMPTY:
+            assert "error" not in row and row["empty"] is True, row
+            assert row["intents"] == row["tags"] == row["replies"] == [] and row["normalized"] == ""
         else:
             assert set(row) == {"line", "error"}, row
             assert want in row["error"], (n, row)
@@ -100,6 +107,30 @@ def test_all_good_lines_exit_0(tmp_path: Path) -> None:
     rows = records(result.stdout)
     assert [row["line"] for row in rows] == [1, 2, 3]
     assert "shipping" in [m["id"] for m in rows[0]["intents"]]
+
+
+def test_empty_messages_are_results_not_failures(tmp_path: Path) -> None:
+    path = tmp_path / "chat-log.jsonl"
+    lines = [GOOD[0], '{"text": "[图片]"}'.encode(), '{"id": "c1", "text": "[商品] \\u200b [视频]"}'.encode(),
+             b'{"text": "\\u0007"}', GOOD[1]]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    result = invoke(["batch", str(path)])
+    assert result.exit_code == 0, result.stderr  # an empty line is no failed line
+    rows = records(result.stdout)
+    assert [row.get("empty", False) for row in rows] == [False, True, True, True, False]
+    assert rows[2]["id"] == "c1" and rows[2]["text"] == "[商品] \u200b [视频]"
+    # every record has the keys of an analysis, so a reader needs no special case
+    assert set(rows[0]) | {"empty"} == set(rows[1])
+    assert "failed" not in result.stderr
+
+
+def test_only_empty_text_is_an_empty_result(engine: Engine) -> None:
+    """Invalid input stays an error record, even when it has no text either."""
+    assert process_line(engine, 1, '{"text": "[图片]"}'.encode())["empty"] is True
+    for raw in (b'{"text": null}', b'{"text": ""', b'{"history": ["[\xe5\x9b\xbe\xe7\x89\x87]"]}',
+                b'{"text": "\xff"}', b'"[\xe5\x9b\xbe\xe7\x89\x87]"'):
+        assert set(process_line(engine, 1, raw)) == {"line", "error"}, raw
+    assert "empty" not in process_line(engine, 1, '{"text": "👌"}'.encode())  # an emoji is a message
 
 
 def test_stdin_dash() -> None:
