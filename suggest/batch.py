@@ -17,6 +17,8 @@ import threading
 from collections.abc import Generator, Iterable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
+import orjson
+
 from .errors import InputError
 from .normalize import is_empty, normalize
 from .results import Analysis
@@ -96,15 +98,20 @@ def process_line(engine: Engine, lineno: int, raw: bytes, top: int = 3) -> dict[
     if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]  # a UTF-8 byte order mark some editors write
     try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return _error(lineno, f"line is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})")
-    try:
-        data = json.loads(line)
-    except ValueError as exc:  # JSONDecodeError, and RecursionError-free ValueErrors of odd input
-        return _error(lineno, f"line is not JSON: {exc}")
-    except RecursionError:
-        return _error(lineno, "line is not JSON: nested too deeply")
+        data = orjson.loads(raw)  # several times faster than json, and checks UTF-8 itself
+    except orjson.JSONDecodeError:
+        # What orjson refuses, json decides: it says where the line is wrong, and it also
+        # reads what orjson does not (integers past 64 bits, NaN, lone surrogate escapes).
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return _error(lineno, f"line is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})")
+        try:
+            data = json.loads(line)
+        except ValueError as exc:  # JSONDecodeError, and RecursionError-free ValueErrors of odd input
+            return _error(lineno, f"line is not JSON: {exc}")
+        except RecursionError:
+            return _error(lineno, "line is not JSON: nested too deeply")
     if not isinstance(data, dict):
         return _error(lineno, f'expected a JSON object with "text", got {_json_type(data)}')
     if "text" not in data:
@@ -179,7 +186,11 @@ def run_batch_jsonl(lines: Iterable[bytes], workers: int = 1, engine_args: dict[
 
 
 def encode_record(record: dict[str, Any]) -> tuple[bool, bytes]:
-    line = json.dumps(record, ensure_ascii=False).encode("utf-8", "replace") + b"\n"
+    """``(is_error, one JSONL line)``: UTF-8, not ASCII escapes, the same keys and values as json."""
+    try:
+        line = orjson.dumps(record) + b"\n"
+    except (orjson.JSONEncodeError, TypeError):  # a lone surrogate or a huge int from the input
+        line = json.dumps(record, ensure_ascii=False).encode("utf-8", "replace") + b"\n"
     return "error" in record, line
 
 

@@ -245,3 +245,28 @@ def test_a_worker_that_cannot_load_the_packs_stops_the_run(broken_intents: tuple
     folder, _ = broken_intents
     with pytest.raises(WorkerError, match="shipping.yaml"):
         list(run_batch([b'{"text": "x"}\n'] * 3, 2, {"intents": str(folder)}))
+
+
+def test_what_orjson_refuses_json_still_reads(engine: Engine) -> None:
+    """orjson is the fast path; what it refuses (huge ints, NaN, lone surrogates), json reads."""
+    from suggest.batch import encode_record
+
+    huge = 123456789012345678901234567890
+    row = process_line(engine, 1, ('{"id": ' + str(huge) + ', "text": "包邮吗", "x": NaN}').encode())
+    assert row["id"] == huge and "shipping" in [m["id"] for m in row["intents"]]
+    assert json.loads(encode_record(row)[1])["id"] == huge
+    row = process_line(engine, 2, b'{"text": "\\u5305\\u90ae\\ud800\\u5417"}')  # 包邮<lone surrogate>吗
+    assert "error" not in row and "shipping" in [m["id"] for m in row["intents"]]
+    is_error, line = encode_record(row)
+    assert not is_error and line.endswith(b"\n") and json.loads(line)["line"] == 2  # written, not a crash
+
+
+def test_encoded_lines_mean_what_json_says(engine: Engine) -> None:
+    from suggest.batch import encode_record
+
+    for raw in [*GOOD, b"{", '{"text": "[图片]"}'.encode(), '{"text": "质量太差了！！！ 我要退货"}'.encode()]:
+        record = process_line(engine, 1, raw)
+        is_error, line = encode_record(record)
+        assert is_error == ("error" in record)
+        assert json.loads(line) == json.loads(json.dumps(record, ensure_ascii=False))
+        assert line.count(b"\n") == 1 and b"\\u" not in line  # one line, UTF-8 not ASCII escapes
