@@ -4,9 +4,11 @@ Input lines are handled as bytes, one at a time, so a file of any size is
 read with flat memory and a bad line (invalid UTF-8, not JSON, no ``text``)
 becomes an error record at its place instead of ending the run. A message
 that is empty once normalised (``[图片]`` alone) is no error: its record has
-no intents and ``"empty": true``. With several
-workers, each process builds its own ``Engine`` once; results keep the input
-order and only a bounded number of lines is in flight at any time.
+no intents and ``"empty": true``. With several workers, each process builds
+its own ``Engine`` once; results keep the input order and only a bounded
+number of lines is in flight at any time. Workers ignore SIGTERM and SIGINT:
+the caller stops the run (see ``suggest.stopping``) and the workers are
+joined before ``run_batch`` returns, whichever way it ends.
 """
 
 from __future__ import annotations
@@ -293,7 +295,7 @@ def _parallel(items: Iterator[tuple[int, bytes]], workers: int, engine_args: dic
     import multiprocessing
     import queue
     from collections import deque
-    from multiprocessing.pool import AsyncResult
+    from multiprocessing.pool import AsyncResult  # imports multiprocessing's exit hook before ours
 
     context = multiprocessing.get_context()
     released = context.RawValue("b", 0)
