@@ -326,3 +326,41 @@ def test_signals_held_defers_a_signal_to_the_end_of_the_block() -> None:
         signal.signal(signal.SIGTERM, old)
     assert seen == ["block done", "signal"]
 
+
+
+def test_interactive_chat_ends_on_ctrl_c(tmp_path: Path) -> None:
+    """At a terminal prompt (input() with readline), Ctrl-C ends the session with 130."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "suggest", "chat"], stdin=slave, stdout=slave, stderr=slave,
+                            cwd=ROOT, env={**os.environ, "TMPDIR": str(tmpdir)}, start_new_session=True)
+    os.close(slave)
+    seen = bytearray()
+
+    def read_until(marker: bytes) -> None:
+        deadline = time.monotonic() + WAIT
+        while marker not in seen and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    seen.extend(os.read(master, 65536))
+                except OSError:  # the other side closed
+                    return
+
+    try:
+        read_until(b"buyer1> ")
+        os.write(master, "包邮吗\n".encode())
+        read_until(b"1. ")
+        read_until(b"buyer1> ")  # the next prompt: waiting in input()
+        proc.send_signal(signal.SIGINT)
+        status = proc.wait(timeout=WAIT)
+        read_until(b"\n\n")  # whatever is left
+    finally:
+        os.close(master)
+    text = seen.decode("utf-8", "replace")
+    assert status == 130, text
+    assert "Traceback" not in text and "chat stopped by SIGINT after 1 buyer message" in text
+    assert list(tmpdir.iterdir()) == []
