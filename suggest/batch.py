@@ -334,9 +334,11 @@ def _parallel(items: Iterator[tuple[int, bytes]], workers: int, engine_args: dic
             pool = context.Pool(workers, initializer=_init_worker, initargs=(engine_args, top, encode, released))
         reader = threading.Thread(target=feed, name="suggest-batch-reader", daemon=True)
         reader.start()
-        while (item := sent.get()) is not _END:
+        while (item := _next_sent(sent)) is not _END:
             if isinstance(item, _Failed):
                 raise item.error
+            while not item.ready():
+                item.wait(_POLL_SECONDS)
             records = item.get()
             with lock:
                 in_flight.popleft()
@@ -353,6 +355,21 @@ def _parallel(items: Iterator[tuple[int, bytes]], workers: int, engine_args: dic
                 _drain(pending, pool, released)
             pool.join()
         atexit.unregister(release)
+
+
+# Waits come back this often: a signal that lands just before a blocking wait begins
+# is handled at the next return, not only when the next result comes.
+_POLL_SECONDS = 0.25
+
+
+def _next_sent(sent: Any) -> Any:
+    import queue
+
+    while True:
+        try:
+            return sent.get(timeout=_POLL_SECONDS)
+        except queue.Empty:
+            continue
 
 
 def _drain(pending: Iterable[Any], pool: Any, released: Any) -> None:
