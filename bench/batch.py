@@ -12,9 +12,10 @@ chat) in a temporary file, and per round:
 
 Prints the medians over rounds: messages/s of each, each batch rate over
 jieba's (for W workers: over W times jieba's single-core rate, target >= 0.6
-for 2 workers), and the peak resident memory of the batch process and its
-workers together (sampled every 20 ms with psutil) for 10,000 and N lines,
-with their ratio (flat memory: at most 1.10).
+for 2 workers), messages per CPU second of all the run's processes over
+jieba's (what a busy shared machine changes least), and the peak resident
+memory of the batch process and its workers together (sampled every 20 ms
+with psutil) for 10,000 and N lines, with their ratio (flat: at most 1.10).
 
     python bench/batch.py [--messages FILE] [--n 100000] [--workers 1 2] [--rounds 3]
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -65,15 +67,22 @@ def write_input(path: Path, texts: list[str], history_every: int) -> None:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def jieba_rate(texts: list[str]) -> float:
+def jieba_rate(texts: list[str]) -> tuple[float, float]:
+    """jieba.lcut's messages per second of wall time and per second of CPU time."""
     from suggest.tokenizer import import_jieba
 
     jieba = import_jieba()
     jieba.initialize()  # the default dictionary, loaded before timing
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for text in texts:
         jieba.lcut(text)
-    return len(texts) / (time.perf_counter() - started)
+    return len(texts) / (time.perf_counter() - started), len(texts) / (time.process_time() - cpu)
+
+
+def children_cpu() -> float:
+    """CPU seconds of every finished child and its descendants (the workers roll up too)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def have_psutil() -> bool:
@@ -123,18 +132,18 @@ class PeakRss:
         return self.peak
 
 
-def run_batch(path: Path, workers: int, out_path: Path) -> tuple[float, int, str]:
-    """(seconds, peak RSS bytes, problem or "") of one ``suggest batch`` run."""
-    started = time.perf_counter()
+def run_batch(path: Path, workers: int, out_path: Path) -> tuple[float, float, int, str]:
+    """(seconds, CPU seconds of all its processes, peak RSS bytes, problem or "") of one run."""
+    started, cpu = time.perf_counter(), children_cpu()
     with open(out_path, "wb") as sink:
         proc = subprocess.Popen([*suggest_command(), "batch", str(path), "--workers", str(workers)],
                                 stdout=sink, stderr=subprocess.PIPE, env=ENV)
         rss = PeakRss(proc.pid)
         _, stderr = proc.communicate()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, children_cpu() - cpu
     peak = rss.stop()
     problem = "" if proc.returncode == 0 else f"exit {proc.returncode}: {stderr.decode()[-200:].strip()}"
-    return elapsed, peak, problem
+    return elapsed, cpu, peak, problem
 
 
 def main() -> None:
@@ -160,22 +169,26 @@ def main() -> None:
         subprocess.run([*suggest_command(), "在吗", "--json"], stdout=subprocess.DEVNULL, check=True, env=ENV)
 
         jieba_rates: list[float] = []
+        jieba_cpu_rates: list[float] = []
         rates: dict[int, list[float]] = {w: [] for w in args.workers}
+        cpu_ratios: dict[int, list[float]] = {w: [] for w in args.workers}
         ratios: dict[int, list[float]] = {w: [] for w in args.workers}
         peak_big: dict[int, list[int]] = {w: [] for w in args.workers}
         peak_small: dict[int, list[int]] = {w: [] for w in args.workers}
         for round_no in range(1, args.rounds + 1):
-            baseline = jieba_rate(lines)
+            baseline, baseline_cpu = jieba_rate(lines)
             jieba_rates.append(baseline)
+            jieba_cpu_rates.append(baseline_cpu)
             said = [f"jieba {baseline:,.0f}/s"]
             for workers in args.workers:
-                elapsed, peak, problem = run_batch(big_path, workers, out_path)
+                elapsed, cpu, peak, problem = run_batch(big_path, workers, out_path)
                 if problem:
                     print(f"  --workers {workers}: {problem}")
                 rates[workers].append(args.n / elapsed)
                 ratios[workers].append(args.n / elapsed / (workers * baseline))
+                cpu_ratios[workers].append(args.n / cpu / baseline_cpu)
                 peak_big[workers].append(peak)
-                _, peak, _ = run_batch(small_path, workers, out_path)
+                _, _, peak, _ = run_batch(small_path, workers, out_path)
                 peak_small[workers].append(peak)
                 said.append(f"--workers {workers} {args.n / elapsed:,.0f}/s")
             print(f"round {round_no}: " + ", ".join(said), flush=True)
@@ -186,6 +199,11 @@ def main() -> None:
             times = f"{workers} x " if workers > 1 else ""
             print(f"--workers {workers}:           {statistics.median(rates[workers]):10,.0f} messages/s"
                   f"  {statistics.median(ratios[workers]):.2f} of {times}jieba's rate{target}")
+        # Per CPU second (all processes of the run, start-up included): what a busy shared
+        # machine changes least, so it says what the wall-time figures would be on idle cores.
+        print(f"per CPU second: jieba {statistics.median(jieba_cpu_rates):,.0f} messages; batch, as a "
+              "fraction of that: " + ", ".join(f"--workers {w} {statistics.median(cpu_ratios[w]):.2f}"
+                                               for w in args.workers))
         if not have_psutil():
             print("peak RSS: install psutil (pip install '.[bench]') to measure it")
             return
