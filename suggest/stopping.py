@@ -42,7 +42,15 @@ after it, so even a process without these handlers never dies half-way
 through the section.
 
 Handlers can only be installed from the main thread; elsewhere
-``stop_on_signals()`` yields a request that never fires.
+``stop_on_signals()`` yields a request that never fires. A server framework
+that installs its own handlers (uvicorn) can still use ``exit_status()`` and
+``signal_name()`` for the same exit codes and message.
+
+Python runs a handler between bytecodes: a signal that lands in the instant
+before a blocking call starts is only handled when that call returns. Wait
+with a timeout in a loop (as ``suggest.batch`` does for its workers) where a
+wait may last long; a read of input has that instant too (so has a plain
+Ctrl-C at any ``input()``).
 """
 
 from __future__ import annotations
