@@ -8,7 +8,8 @@
   truncated, foreign or of another key is ignored and rebuilt, never loaded.
 * Writes go to a temporary file in the same folder and are renamed into
   place, so two processes building at once never see half a file; the
-  loser's rename simply replaces an identical entry.
+  loser's rename simply replaces an identical entry. SIGTERM and SIGINT are
+  held over the write, so a signal never leaves a temporary file behind.
 * A program built while its packs changed on disk is not stored under the
   old packs' key (``recheck``).
 * Nothing is written inside the installed package: the folder is
@@ -30,6 +31,8 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from .program import Program, decode, encode
+
+from .stopping import signals_held
 
 MAGIC = b"SUGGEST-PROGRAM 2\n"
 KEEP_ENTRIES = 16
@@ -135,15 +138,18 @@ def write_entry(folder: Path, path: Path, key: str, program: Program) -> None:
         return  # a value marshal cannot store: answer without caching
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(prefix=".program-", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(_header(key, payload))
-                out.write(payload)
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        # SIGTERM/SIGINT wait until the entry is in place or its temporary file is gone:
+        # a signal's default action would otherwise leave the temporary file behind.
+        with signals_held():
+            handle, temp = tempfile.mkstemp(prefix=".program-", suffix=".tmp", dir=folder)
+            try:
+                with os.fdopen(handle, "wb") as out:
+                    out.write(_header(key, payload))
+                    out.write(payload)
+                os.replace(temp, path)
+            except BaseException:
+                Path(temp).unlink(missing_ok=True)
+                raise
         _prune(folder)
     except OSError:
         pass  # a read-only or full cache folder only costs speed, never an answer

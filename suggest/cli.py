@@ -349,7 +349,9 @@ Examples:
 Input: one JSON object a line, {"text": "...", "history": ["...", ...]}.
 Output: one JSON line per non-empty input line, in order:
   {"line": N, "intents": [...], "tags": [...], "replies": [...], ...}
-or {"line": N, "error": "..."} for a bad line. Exit status 1 if any line failed.""")
+or {"line": N, "error": "..."} for a bad line. Exit status 1 if any line failed.
+A message with nothing to read ([图片] alone) gets "empty": true, no intents.
+SIGTERM/SIGINT: whole lines only, then exit 143/130.""")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(1, 64), metavar="N",
               help="Processes to analyse with (results keep the input order).")
@@ -359,41 +361,69 @@ or {"line": N, "error": "..."} for a bad line. Exit status 1 if any line failed.
 def batch(file: str, workers: int, intents: str | None, replies: str | None, tags: str | None,
           shop: str | None, top: int, as_json: bool) -> None:
     """Analyse a JSONL file (or `-` for stdin) of buyer messages, streaming."""
-    from .batch import WorkerError, read_lines, run_batch_jsonl
+    from .batch import WorkerError, run_batch_jsonl
+    from .stopping import Stopped, stop_on_signals
 
-    engine = _engine(intents, replies, tags, shop)  # broken packs: report once, before any output
-    if file == "-":
-        stream: IO[bytes] = _binary("stdin")
-        size = 0
-    else:
+    with stop_on_signals() as stop:
+        engine = _engine(intents, replies, tags, shop)  # broken packs: report once, before any output
+        if file == "-":
+            stream: IO[bytes] = _binary("stdin")
+            size = 0
+        else:
+            try:
+                stream = open(file, "rb")  # noqa: SIM115 - closed in the finally below
+                size = os.fstat(stream.fileno()).st_size
+            except OSError as exc:
+                raise _fail(f"cannot read {file}: {exc.strerror or exc}", 2) from None
+        out = _binary("stdout")
+        counter = _ByteCounter(_input_lines(stream))
+        engine_args = {"intents": intents, "replies": replies, "tags": tags, "shop": shop}
+        failed = done = 0
+        results = run_batch_jsonl(counter, workers, engine_args, top=top, engine=engine)
         try:
-            stream = open(file, "rb")  # noqa: SIM115 - closed in the finally below
-            size = os.fstat(stream.fileno()).st_size
+            with _progress(size) as progress, contextlib.closing(results):
+                # Reading and waiting for workers may be cut short by SIGTERM/SIGINT;
+                # writing a line never is, so stdout always ends on a whole line.
+                while not stop.requested:
+                    with stop.interruptible():
+                        item = next(results, None)
+                    if item is None:
+                        break
+                    is_error, line = item
+                    out.write(line)
+                    failed += is_error
+                    done += 1
+                    progress(counter.bytes)
+        except Stopped:
+            pass
+        except WorkerError as exc:
+            raise _fail(f"a worker could not load the packs: {exc}", 2) from None
+        except BrokenPipeError:
+            raise  # the reader left (`| head`): click exits quietly
         except OSError as exc:
-            raise _fail(f"cannot read {file}: {exc.strerror or exc}", 2) from None
-    out = _binary("stdout")
-    counter = _ByteCounter(read_lines(stream))
-    engine_args = {"intents": intents, "replies": replies, "tags": tags, "shop": shop}
-    failed = 0
-    try:
-        with _progress(size) as progress:
-            for is_error, line in run_batch_jsonl(counter, workers, engine_args, top=top, engine=engine):
-                out.write(line)
-                failed += is_error
-                progress(counter.bytes)
+            raise _fail(f"batch stopped: {exc.strerror or exc}", 2) from None
+        finally:
+            if stream is not _binary("stdin"):
+                stream.close()
         out.flush()
-    except WorkerError as exc:
-        raise _fail(f"a worker could not load the packs: {exc}", 2) from None
-    except BrokenPipeError:
-        raise  # the reader left (`| head`): click exits quietly
-    except OSError as exc:
-        raise _fail(f"batch stopped: {exc.strerror or exc}", 2) from None
-    finally:
-        if stream is not _binary("stdin"):
-            stream.close()
+    if stop.requested:
+        _err(f"batch stopped by {stop.signal_name}: {done} line{'s' if done != 1 else ''} done "
+             f"(each written whole to stdout)")
+        sys.exit(stop.exit_status)
     if failed:
         _err(f"{failed} line{'s' if failed != 1 else ''} failed (see the \"error\" records)")
         sys.exit(1)
+
+
+def _input_lines(stream: IO[bytes]) -> Iterator[bytes]:
+    """The stream's lines, read from its file descriptor when it has one (see read_fd_lines)."""
+    from .batch import read_fd_lines, read_lines
+
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return read_lines(stream)  # an in-memory stream (tests, embedding)
+    return read_fd_lines(fd)
 
 
 class _ByteCounter:
@@ -637,53 +667,65 @@ def chat(buyer: str, as_json: bool, top: int, intents: str | None, replies: str 
          shop: str | None) -> None:
     """A conversation: paste each buyer message, get numbered replies."""
     from .chat import ChatSession
+    from .stopping import Stopped, stop_on_signals
 
-    engine = _engine(intents, replies, tags, shop)
-    session = ChatSession(engine, buyer=_valid_text(buyer, "--buyer"), top=top)
-    stdin = _binary("stdin")
-    interactive = _isatty(sys.stdin)
-    # readline editing (arrows, history) only when input() would print its prompt on a terminal
-    use_input = interactive and _isatty(sys.stdout) and not as_json
-    if use_input:
-        with contextlib.suppress(ImportError):
-            import readline  # noqa: F401 - importing it is what turns line editing on
-    style = _styler(_color())
-    err_style = _styler(_color(sys.stderr))
-    if interactive:
-        _err(err_style("suggest chat: paste each buyer message; /help lists commands, /quit ends", dim=True))
-    while True:
-        prompt = f"{session.current}> "
+    with stop_on_signals() as stop:
+        engine = _engine(intents, replies, tags, shop)
+        session = ChatSession(engine, buyer=_valid_text(buyer, "--buyer"), top=top)
+        stdin = _binary("stdin")
+        interactive = _isatty(sys.stdin)
+        # readline editing (arrows, history) only when input() would print its prompt on a terminal
+        use_input = interactive and _isatty(sys.stdout) and not as_json
+        if use_input:
+            with contextlib.suppress(ImportError):
+                import readline  # noqa: F401 - importing it is what turns line editing on
+        style = _styler(_color())
+        err_style = _styler(_color(sys.stderr))
+        if interactive:
+            _err(err_style("suggest chat: paste each buyer message; /help lists commands, /quit ends", dim=True))
+        answered = 0
         try:
-            if use_input:
-                line = input(prompt)  # plain: escapes would confuse readline's line width
-            else:
-                if interactive:
-                    click.echo(err_style(prompt, fg="green"), err=True, nl=False)
-                raw = stdin.readline()
-                if not raw:
+            while not stop.requested:
+                prompt = f"{session.current}> "
+                try:
+                    # waiting for the agent's next line is where a stop signal may cut in;
+                    # an answer is always printed whole
+                    with stop.interruptible():
+                        if use_input:
+                            line = input(prompt)  # plain: escapes would confuse readline's line width
+                        else:
+                            if interactive:
+                                click.echo(err_style(prompt, fg="green"), err=True, nl=False)
+                            raw = stdin.readline()
+                            if not raw:
+                                break
+                            line = raw.decode("utf-8")
+                except EOFError:
                     break
-                line = raw.decode("utf-8")
-        except EOFError:
-            break
-        except UnicodeDecodeError:
-            _err("error: that line is not valid UTF-8; skipped")
-            continue
-        except KeyboardInterrupt:
-            _err("")
-            break
-        outcome = session.handle_line(line)
-        if outcome.kind == "quit":
-            break
-        if outcome.kind == "analysis" and outcome.analysis is not None:
-            if as_json:
-                _write_json(outcome.to_dict())
-            else:
-                click.echo(format_analysis(outcome.analysis, style))
-            _truncation_note(outcome.analysis)
-        elif outcome.kind == "info":
-            click.echo(outcome.text, err=as_json)
-        elif outcome.kind == "error":
-            _err(err_style(f"error: {outcome.text}", fg="red"))
+                except UnicodeDecodeError:
+                    _err("error: that line is not valid UTF-8; skipped")
+                    continue
+                outcome = session.handle_line(line)
+                if outcome.kind == "quit":
+                    break
+                if outcome.kind == "analysis" and outcome.analysis is not None:
+                    if as_json:
+                        _write_json(outcome.to_dict())
+                    else:
+                        click.echo(format_analysis(outcome.analysis, style))
+                    answered += 1
+                    _truncation_note(outcome.analysis)
+                elif outcome.kind == "info":
+                    click.echo(outcome.text, err=as_json)
+                elif outcome.kind == "error":
+                    _err(err_style(f"error: {outcome.text}", fg="red"))
+        except Stopped:
+            pass
+    if stop.requested:
+        if interactive:
+            _err("")  # off the prompt's line
+        _err(f"chat stopped by {stop.signal_name} after {answered} buyer message{'s' if answered != 1 else ''}")
+        sys.exit(stop.exit_status)
     if interactive:
         _err(err_style("bye", dim=True))
 

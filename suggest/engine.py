@@ -19,7 +19,7 @@ from typing import Any
 from . import cache
 from .errors import InputError, PackError
 from .matching import Hits, Matcher, NearMiss, noisy_or, to_evidence
-from .normalize import MAX_INPUT_CHARS, Normalized, normalize
+from .normalize import MAX_INPUT_CHARS, Normalized, is_empty, normalize
 from .program import Hit, Program, Signal
 from .results import Analysis, Evidence, IntentMatch, Reply, TagMatch, assemble
 from .sources import PackSources
@@ -264,7 +264,7 @@ def _checked(text: Any) -> Normalized:
     if not isinstance(text, str):
         raise InputError(f"expected the message as text, got {type(text).__name__}")
     norm = normalize(text)
-    if not norm.text and not norm.emoji and not norm.emotes:
+    if is_empty(norm):
         raise InputError("the message is empty (nothing but spaces, control characters or "
                          "platform placeholders such as [图片])")
     return norm

@@ -73,6 +73,17 @@ class Normalized:
                 "emoji": list(self.emoji), "truncated": self.truncated}
 
 
+def is_empty(text: str | Normalized) -> bool:
+    """True when nothing is left to read once normalised: only spaces, controls, escape
+    codes or platform placeholders such as ``[图片]`` (no text, no emoji, no emoticon).
+
+    The one rule for an empty message: ``Engine.analyze`` refuses such a message,
+    and ``suggest batch`` answers it with an ``"empty": true`` record.
+    """
+    norm = text if isinstance(text, Normalized) else normalize(text)
+    return not norm.text and not norm.emoji and not norm.emotes
+
+
 def is_emoji(char: str) -> bool:
     code = ord(char)
     if code < 0x2300 or 0x3000 <= code < 0xFE0F:  # fast path: ASCII, CJK and most text

@@ -6,8 +6,9 @@ import unicodedata
 
 import pytest
 
+from suggest import Engine
 from suggest.errors import InputError
-from suggest.normalize import MAX_INPUT_CHARS, Normalized, normalize
+from suggest.normalize import MAX_INPUT_CHARS, Normalized, is_empty, normalize
 
 
 def check_map(norm: Normalized) -> None:
@@ -147,3 +148,19 @@ def test_normalised_text_has_no_controls() -> None:
     norm = normalize("".join(chr(c) for c in range(0, 0x3000, 7)))
     assert not any(unicodedata.category(c) in ("Cc", "Cf", "Cs") for c in norm.text)
     check_map(norm)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine()
+
+
+@pytest.mark.parametrize("text", ["", "   ", "[图片]", "[商品] [视频]", "\x1b[31m\u200b\x07", "[订单卡片]\n",
+                                  "👌", "[微笑]", "?", "包邮吗", "[图片] 包邮吗", "[数字x]"])
+def test_is_empty_is_the_rule_the_engine_refuses_by(text: str, engine: Engine) -> None:
+    try:
+        engine.analyze(text)
+        refused = False
+    except InputError:
+        refused = True
+    assert is_empty(text) == refused == is_empty(normalize(text))
