@@ -251,7 +251,10 @@ def replace(src, dst):
 os.replace = replace
 folder = Path(sys.argv[1])
 key = "k" * 64
-cache.write_entry(folder, cache.entry_path(folder, key), key, {"x": list(range(1000))})
+from suggest.program import Program
+program = Program(intents=(), tags=(), situations=(), classes=(), replies=(), shop={"x": list(range(1000))},
+                  jieba=({}, 0), pinyin={})
+cache.write_entry(folder, cache.entry_path(folder, key), key, program)
 print("survived")
 """
 
