@@ -89,6 +89,14 @@ def read_fd_lines(fd: int, max_bytes: int = MAX_LINE_BYTES, block: int = 1 << 16
         yield bytes(held)
 
 
+def _history_entry(entry: Any) -> bool:
+    """A buyer's earlier message (text) or a {"role", "text"} object of either side."""
+    if isinstance(entry, str):
+        return True
+    return (isinstance(entry, dict) and entry.get("role", "buyer") in ("buyer", "agent")
+            and isinstance(entry.get("text"), str) and set(entry) <= {"role", "text"})
+
+
 def _error(lineno: int, message: str) -> dict[str, Any]:
     return {"line": lineno, "error": message}
 
@@ -124,8 +132,9 @@ def process_line(engine: Engine, lineno: int, raw: bytes, top: int = 3) -> dict[
     history = data.get("history", [])
     if history is None:
         history = []
-    if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
-        return _error(lineno, '"history" must be a list of strings (earlier messages, oldest first)')
+    if not isinstance(history, list) or not all(_history_entry(h) for h in history):
+        return _error(lineno, '"history" must be a list of earlier messages, oldest first: texts, or '
+                              '{"role": "buyer" or "agent", "text": "..."} objects')
     record: dict[str, Any] = {"line": lineno}
     if isinstance(data.get("id"), (str, int)) and not isinstance(data.get("id"), bool):
         record["id"] = data["id"]  # lets a caller join results back to its rows

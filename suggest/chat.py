@@ -27,8 +27,9 @@ commands:
   /new [NAME]     a new buyer with a fresh history
   /buyer NAME     switch to buyer NAME (each buyer keeps its own history)
   /buyer          list the buyers of this session
-  /history        the current buyer's messages so far
-  /copy N         put reply N of the last answer on the clipboard
+  /history        the current buyer's chat so far
+  /agent TEXT     what you (the agent) sent: it helps read the buyer's short answers
+  /copy N         put reply N of the last answer on the clipboard (and note it as sent)
   /quit           end the session (so does end of input, Ctrl-D)
 any other line is the current buyer's next message"""
 
@@ -36,8 +37,18 @@ any other line is the current buyer's next message"""
 @dataclass
 class Buyer:
     name: str
-    history: list[str] = field(default_factory=list)
+    # the chat so far: buyer messages as text, what the agent sent as {"role": "agent", "text"}
+    history: list[Any] = field(default_factory=list)
     last: Analysis | None = None
+
+    @property
+    def messages(self) -> int:
+        """How many messages the buyer has sent."""
+        return sum(1 for entry in self.history if isinstance(entry, str))
+
+    def agent_said(self, text: str) -> None:
+        self.history.append({"role": "agent", "text": text})
+        del self.history[:-KEEP_HISTORY]
 
 
 @dataclass(frozen=True)
@@ -71,7 +82,7 @@ def _default_copier(text: str) -> str:
 class ChatSession:
     """Buyers, their histories, and the current buyer; ``handle_line`` does the rest."""
 
-    COMMANDS = ("/new", "/buyer", "/history", "/copy", "/quit", "/exit", "/help")
+    COMMANDS = ("/new", "/buyer", "/history", "/agent", "/copy", "/quit", "/exit", "/help")
 
     def __init__(self, engine: Engine, buyer: str = "buyer1", top: int = 3,
                  copier: Callable[[str], str] | None = None) -> None:
@@ -109,7 +120,7 @@ class ChatSession:
         buyer.history.append(text)
         del buyer.history[:-KEEP_HISTORY]
         buyer.last = analysis
-        return Outcome("analysis", analysis=analysis, buyer=buyer.name, turn=len(buyer.history))
+        return Outcome("analysis", analysis=analysis, buyer=buyer.name, turn=buyer.messages)
 
     def _command(self, command: str, arg: str) -> Outcome:
         if command in ("/quit", "/exit"):
@@ -127,7 +138,7 @@ class ChatSession:
                 return Outcome("info", self._list_buyers())
             known = arg in self.buyers
             self.current = self._buyer(arg).name
-            count = len(self.buyer.history)
+            count = self.buyer.messages
             said = f"switched to {arg} ({count} message{'s' if count != 1 else ''} so far)" if known \
                 else f"new buyer {arg}, fresh history"
             return Outcome("info", said, buyer=arg)
@@ -135,9 +146,16 @@ class ChatSession:
             history = self.buyer.history
             if not history:
                 return Outcome("info", f"{self.current}: no messages yet")
-            lines = [f"{self.current}: {len(history)} message{'s' if len(history) != 1 else ''}"]
-            lines += [f"  {i}. {text}" for i, text in enumerate(history, 1)]
+            count = self.buyer.messages
+            lines = [f"{self.current}: {count} message{'s' if count != 1 else ''}"]
+            lines += [f"  {i}. {entry}" if isinstance(entry, str) else f"  {i}. (you) {entry['text']}"
+                      for i, entry in enumerate(history, 1)]
             return Outcome("info", "\n".join(lines))
+        if command == "/agent":
+            if not arg:
+                return Outcome("error", "usage: /agent TEXT (what you sent the buyer)")
+            self.buyer.agent_said(arg)
+            return Outcome("info", f"noted what you sent {self.current}")
         if command == "/copy":
             return self._copy(arg)
         return Outcome("error", f"unknown command {command}")  # pragma: no cover - COMMANDS guards it
@@ -155,6 +173,7 @@ class ChatSession:
             where = self.copier(last.replies[number - 1].text)
         except ClipboardUnavailable as exc:
             return Outcome("error", str(exc))
+        self.buyer.agent_said(last.replies[number - 1].text)  # the agent sends what it copies
         return Outcome("info", f"copied reply {number} to the clipboard ({where})")
 
     def _fresh_name(self) -> str:
@@ -167,5 +186,5 @@ class ChatSession:
         lines = ["buyers:"]
         for name, buyer in self.buyers.items():
             mark = "*" if name == self.current else " "
-            lines.append(f" {mark} {name} ({len(buyer.history)} messages)")
+            lines.append(f" {mark} {name} ({buyer.messages} messages)")
         return "\n".join(lines)
