@@ -397,16 +397,16 @@ class _ByteCounter:
 
 
 @contextmanager
-def _progress(size: int) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr, only when stderr is a terminal (never mixed into the output)."""
+def _progress(size: int, label: str = "batch", force: bool = False) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr, only when stderr is a terminal or asked for (never mixed into the output)."""
     stderr = sys.stderr
-    if not stderr.isatty():
+    if not (force or stderr.isatty()):
         yield lambda done: None
         return
     import time
 
     if size:
-        with click.progressbar(length=size, file=stderr, label="batch", show_eta=True,
+        with click.progressbar(length=size, file=stderr, label=label, show_eta=True,
                                color=_color(stderr)) as bar:
             shown, drawn_at = 0, 0.0
 
@@ -427,12 +427,123 @@ def _progress(size: int) -> Iterator[Callable[[int], None]]:
         lines += 1
         now = time.monotonic()
         if now - drawn > 0.2:
-            stderr.write(f"\rbatch: {lines:,} lines")
+            stderr.write(f"\r{label}: {lines:,} lines")
             stderr.flush()
             drawn = now
 
     yield tick
-    stderr.write(f"\rbatch: {lines:,} lines\n")
+    stderr.write(f"\r{label}: {lines:,} lines\n")
+
+
+# -- suggest report / suggest mine ------------------------------------------------------------
+
+def _log_options(f: F) -> F:
+    options = [
+        click.argument("log", type=click.Path(dir_okay=False, allow_dash=True)),
+        click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True,
+                     help="The log's format: JSONL (one message a line) or CSV with a header."),
+        click.option("--column", "columns", multiple=True, metavar="FIELD=HEADER",
+                     help="CSV: the header of a field's column, e.g. --column text=内容 (repeatable)."),
+        click.option("--progress", is_flag=True, help="Draw the progress bar even when stderr is no terminal."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@contextmanager
+def _log_lines(log: str, fmt: str, columns: Sequence[str], label: str, progress: bool) -> Iterator[Iterator[Any]]:
+    """The log's messages, with a progress bar drawn as they are read."""
+    from .chatlog import parse_columns, read_log
+    from .errors import InputError
+
+    try:
+        mapping = parse_columns(columns)
+    except InputError as exc:
+        raise _fail(str(exc), 2) from None
+    if log == "-":
+        stream: IO[bytes] = _binary("stdin")
+        size = 0
+    else:
+        try:
+            stream = open(log, "rb")  # noqa: SIM115 - closed in the finally below
+            size = os.fstat(stream.fileno()).st_size
+        except OSError as exc:
+            raise _fail(f"cannot read {log}: {exc.strerror or exc}", 2) from None
+
+    def lines(update: Callable[[int], None]) -> Iterator[Any]:
+        for line in read_log(stream, fmt, mapping):
+            yield line
+            update(stream.tell() if size else 1)
+
+    try:
+        with _progress(size, label, progress) as update:
+            yield lines(update)
+    except InputError as exc:
+        raise _fail(f"{log}: {exc}", 2) from None
+    except UnicodeDecodeError:
+        raise _fail(f"{log}: not UTF-8", 2) from None
+    finally:
+        if stream is not _binary("stdin"):
+            stream.close()
+
+
+@cli.command(epilog="""\b
+Examples:
+  suggest report chats.jsonl --html report.html
+  suggest report chats.csv --format csv --column text=内容 --column session=会话ID --html report.html
+  suggest report chats.jsonl --json > figures.json
+
+\b
+A log line is a message: text, and optional session (or buyer), role
+(buyer/agent) and time. Agent lines are context, not buyer messages.""")
+@_log_options
+@click.option("--html", "html_out", type=click.Path(dir_okay=False, writable=True), metavar="OUT.html",
+              help="Write the report as one self-contained HTML file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report's figures as JSON on stdout.")
+@click.option("--title", default="聊天记录报告", show_default=True, help="The HTML page's title.")
+@_packs
+def report(log: str, fmt: str, columns: tuple[str, ...], progress: bool, html_out: str | None, as_json: bool,
+           title: str, intents: str | None, replies: str | None, tags: str | None, shop: str | None) -> None:
+    """What a chat log says: intents, buyer types, unanswered messages, rules, complaints."""
+    from .packs import load_packs
+    from .report import count_log
+    from .sources import PackSources
+
+    engine = _engine(intents, replies, tags, shop)
+    with _log_lines(log, fmt, columns, "report", progress) as lines:
+        counts = count_log(lines, engine)
+    figures = counts.figures(load_packs(PackSources.of(intents=intents, tags=tags, replies=replies, shop=shop)))
+    if html_out:
+        from .report_html import render_html
+
+        try:
+            with open(html_out, "w", encoding="utf-8") as out:
+                out.write(render_html(figures, title))
+        except OSError as exc:
+            raise _fail(f"cannot write {html_out}: {exc.strerror or exc}", 2) from None
+    if as_json:
+        _write_json(figures)
+    elif not html_out:
+        click.echo(format_report(figures))
+    failed = figures["errors"]["count"]
+    if failed:
+        _err(f"{failed} line{'s' if failed != 1 else ''} could not be read (the report counts the rest)")
+        sys.exit(1)
+
+
+def format_report(figures: dict[str, Any]) -> str:
+    """A few lines for the terminal."""
+    lines = [f"buyer messages {figures['messages']:,}, without an intent {figures['unanswered']:,} "
+             f"({figures['unanswered_share']:.1%}), agent lines {figures['agent_lines']:,}",
+             "intents  " + ", ".join(f"{r['id']} {r['messages']:,}" for r in figures["intents"][:8])]
+    groups = figures["unanswered_groups"][:5]
+    if groups:
+        lines.append("unanswered")
+        lines.extend(f"  {g['messages']:>6,}  {' / '.join(g['examples'][:3])}" for g in groups)
+    sessions = figures["sessions"]
+    lines.append(f"sessions {sessions['count']:,}, ended on a complaint {sessions['ended_on_complaint']:,}")
+    return "\n".join(lines)
 
 
 # -- suggest check ---------------------------------------------------------------------------
