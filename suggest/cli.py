@@ -546,6 +546,46 @@ def format_report(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@cli.command(epilog="""\b
+Examples:
+  suggest mine chats.jsonl > proposals.yaml
+  suggest mine chats.csv --format csv --column text=内容 --min-support 5
+
+\b
+Groups the buyer messages the packs left without an intent and prints, per
+group, a YAML snippet (a word class, a template, the intent it most likely
+belongs to, examples from the log) with its support. Nothing is written
+into the packs: review a snippet, then paste it into the pack it names.""")
+@_log_options
+@click.option("--min-support", default=3, show_default=True, type=click.IntRange(min=2), metavar="N",
+              help="Messages a proposal must match at least.")
+@click.option("--max", "max_proposals", default=30, show_default=True, type=click.IntRange(min=1), metavar="N",
+              help="Proposals at most.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per proposal instead of YAML.")
+@_packs
+def mine(log: str, fmt: str, columns: tuple[str, ...], progress: bool, min_support: int, max_proposals: int,
+         as_json: bool, intents: str | None, replies: str | None, tags: str | None, shop: str | None) -> None:
+    """Propose rules from the messages no pack answered."""
+    from .mine import mine as mine_proposals
+    from .mine import unanswered_messages
+    from .packs import load_packs
+    from .sources import PackSources
+
+    engine = _engine(intents, replies, tags, shop)
+    with _log_lines(log, fmt, columns, "mine", progress) as lines:
+        unanswered = unanswered_messages(lines, engine)
+    packs = load_packs(PackSources.of(intents=intents, tags=tags, replies=replies, shop=shop))
+    proposals = mine_proposals(unanswered, packs, min_support=min_support, max_proposals=max_proposals)
+    if as_json:
+        for proposal in proposals:
+            _write_json(proposal.to_dict())
+        return
+    total = sum(unanswered.values())
+    click.echo(f"# {len(proposals)} proposal{'s' if len(proposals) != 1 else ''} from {total:,} "
+               f"message{'s' if total != 1 else ''} without an intent; nothing was written into the packs\n")
+    click.echo("\n".join(p.to_yaml() for p in proposals), nl=False)
+
+
 # -- suggest check ---------------------------------------------------------------------------
 
 @cli.command(epilog="""\b

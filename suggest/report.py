@@ -345,19 +345,19 @@ def count_log(lines: Iterable[LogLine], engine: Engine, *, part: int = 0, counts
 
 
 def analyse_log(lines: Iterable[LogLine], engine: Engine, counts: ReportCounts, part: int = 0,
-                agent_context: bool = False) -> Iterator[int]:
-    """``count_log`` one line at a time: yields each line number once it is counted (for progress)."""
+                agent_context: bool = False) -> Iterator[tuple[LogLine, Analysis | None]]:
+    """``count_log`` one line at a time: yields each line, with its analysis for a buyer message."""
     agent_said: dict[str, str] = {}
     for line in lines:
         if line.error is not None:
             counts.add_error(line.line, line.error)
-            yield line.line
+            yield line, None
             continue
         if line.role == AGENT:
             counts.agent_lines += 1
             if agent_context and line.session:
                 agent_said[line.session] = line.text
-            yield line.line
+            yield line, None
             continue
         state = counts.session(line.session) if line.session else Session()
         history: Any = list(state.history)
@@ -367,7 +367,7 @@ def analyse_log(lines: Iterable[LogLine], engine: Engine, counts: ReportCounts, 
             analysis = engine.analyze(line.text, history, top=0)
         except InputError as exc:
             counts.add_error(line.line, str(exc))
-            yield line.line
+            yield line, None
             continue
         state.buyer_messages += 1
         state.stage = analysis.stage or state.stage
@@ -376,4 +376,4 @@ def analyse_log(lines: Iterable[LogLine], engine: Engine, counts: ReportCounts, 
         state.history.append(line.text)
         state.last_order = (part, line.line)
         state.last_text, state.last_intents = line.text, analysis.intent_ids
-        yield line.line
+        yield line, analysis
