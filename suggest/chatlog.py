@@ -89,7 +89,12 @@ def _message(line: int, data: Mapping[str, object]) -> LogLine:
 
 
 def _jsonl(stream: IO[bytes]) -> Iterator[LogLine]:
-    for lineno, raw in enumerate(read_lines(stream), 1):
+    yield from jsonl_messages(enumerate(read_lines(stream), 1))
+
+
+def jsonl_messages(numbered: Iterable[tuple[int, bytes]]) -> Iterator[LogLine]:
+    """The messages of numbered JSONL lines (as ``read_lines`` gives them: overlong ones marked)."""
+    for lineno, raw in numbered:
         if isinstance(raw, OverlongLine):
             yield LogLine(lineno, error=f"line is longer than {MAX_LINE_BYTES} bytes")
             continue

@@ -336,19 +336,32 @@ Examples:
 Input: one JSON object a line, {"text": "...", "history": ["...", ...]}.
 Output: one JSON line per non-empty input line, in order:
   {"line": N, "intents": [...], "tags": [...], "replies": [...], ...}
-or {"line": N, "error": "..."} for a bad line. Exit status 1 if any line failed.""")
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+or {"line": N, "error": "..."} for a bad line. Exit status 1 if any line failed.
+
+\b
+On a Dask cluster (pip install 'suggest[dask]'), several files at once:
+  suggest batch --dask tcp://scheduler:8786 day1.jsonl day2.jsonl > results.jsonl
+(with several files each record names its "file").""")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(1, 64), metavar="N",
               help="Processes to analyse with (results keep the input order).")
+@click.option("--dask", "dask_address", metavar="SCHEDULER_ADDRESS",
+              help="Analyse on this Dask scheduler's workers (the packs are shipped to them).")
 @_packs
 @_top
 @click.option("--json", "as_json", is_flag=True, help="Accepted for symmetry: batch output is always JSONL.")
-def batch(file: str, workers: int, intents: str | None, replies: str | None, tags: str | None,
-          shop: str | None, top: int, as_json: bool) -> None:
+def batch(files: tuple[str, ...], workers: int, dask_address: str | None, intents: str | None,
+          replies: str | None, tags: str | None, shop: str | None, top: int, as_json: bool) -> None:
     """Analyse a JSONL file (or `-` for stdin) of buyer messages, streaming."""
     from .batch import WorkerError, read_lines, run_batch_jsonl
 
     engine = _engine(intents, replies, tags, shop)  # broken packs: report once, before any output
+    if dask_address:
+        _batch_dask(files, dask_address, intents, replies, tags, shop, top)
+        return
+    if len(files) > 1:
+        raise _fail("several files need --dask; without it, give one file (or -)", 2)
+    file = files[0]
     if file == "-":
         stream: IO[bytes] = _binary("stdin")
         size = 0
@@ -378,6 +391,39 @@ def batch(file: str, workers: int, intents: str | None, replies: str | None, tag
     finally:
         if stream is not _binary("stdin"):
             stream.close()
+    if failed:
+        _err(f"{failed} line{'s' if failed != 1 else ''} failed (see the \"error\" records)")
+        sys.exit(1)
+
+
+def _batch_dask(files: Sequence[str], address: str, intents: str | None, replies: str | None,
+                tags: str | None, shop: str | None, top: int) -> None:
+    if "-" in files:
+        raise _fail("--dask reads files by path (the workers read them), not stdin", 2)
+    for file in files:
+        if not os.path.isfile(file):
+            raise _fail(f"cannot read {file}: no such file", 2)
+    try:
+        from .scale import PackBundle, run_batch_dask
+    except ModuleNotFoundError as exc:
+        raise _fail(f"--dask needs {exc.name}: pip install 'suggest[dask]'", 2) from None
+    from .batch import encode_record
+
+    out = _binary("stdout")
+    failed = 0
+    try:
+        bundle = PackBundle.of(intents=intents, replies=replies, tags=tags, shop=shop)
+        for record in run_batch_dask(list(files), address, bundle=bundle, top=top):
+            is_error, line = encode_record(record)
+            out.write(line)
+            failed += is_error
+        out.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise _fail(f"batch stopped: {exc.strerror or exc}", 2) from None
+    except Exception as exc:  # the scheduler cannot be reached, a worker died: say so, no traceback
+        raise _fail(f"the Dask run failed: {type(exc).__name__}: {exc}", 2) from None
     if failed:
         _err(f"{failed} line{'s' if failed != 1 else ''} failed (see the \"error\" records)")
         sys.exit(1)

@@ -31,7 +31,7 @@ HISTORY_DEPTH = 3  # earlier buyer messages passed as history, as in the eval se
 MAX_EXAMPLES = 5  # per group, per list
 MAX_GROUPS = 2000  # kinds of unanswered message tracked; later new kinds count as ungrouped
 MAX_OPEN_SESSIONS = 100_000  # sessions kept open at once; the least recently seen is closed first
-GROUP_SIMILARITY = 75  # rapidfuzz ratio for two unanswered lines to be one kind
+GROUP_SIMILARITY = 60  # rapidfuzz ratio for two unanswered lines to be one kind (short lines: 驿站取不了件 ~ 小区驿站取不到)
 SHOWN = 30  # rows of each top list in the figures
 
 POSITIONS = ("第1句", "第2-3句", "第4-6句", "第7句起", "无会话")
