@@ -165,12 +165,22 @@ def _features(text: str, words: list[str]) -> set[str]:
 
 
 def _side_word(text: str, spans: list[tuple[str, int, int]], at: int, before: bool) -> str:
-    """The jieba word (or its part) right before ``at`` (or right after)."""
-    for word, start, end in spans:
+    """The jieba word (or its part) right before ``at`` (or right after).
+
+    A single character takes the next word out with it: jieba cuts 快递柜 into
+    快递/柜 and 菜鸟站 into 菜鸟/站, and 柜 alone says little.
+    """
+    for i, (_, start, end) in enumerate(spans):
         if before and start < at <= end:
-            return text[start:at]
+            word = text[start:at]
+            if len(word) == 1 and i > 0 and _CJK.fullmatch(spans[i - 1][0]):
+                word = text[spans[i - 1][1]:at]
+            return word
         if not before and start <= at < end:
-            return text[at:end]
+            word = text[at:end]
+            if len(word) == 1 and i + 1 < len(spans) and _CJK.fullmatch(spans[i + 1][0]):
+                word = text[at:spans[i + 1][2]]
+            return word
     return ""
 
 
