@@ -37,6 +37,7 @@ from suggest.mine import Proposal, mine
 from suggest.packs import load_packs
 from suggest.sources import PackSources, bundled_dir
 
+
 def default_file() -> Path:
     """``../shared/eval/real-dev.jsonl`` from the checkout (a worktree may sit deeper: look upwards)."""
     for folder in Path(__file__).resolve().parents[1].parents:

@@ -404,19 +404,17 @@ def _batch_dask(files: Sequence[str], address: str, intents: str | None, replies
         if not os.path.isfile(file):
             raise _fail(f"cannot read {file}: no such file", 2)
     try:
-        from .scale import PackBundle, run_batch_dask
+        from .scale import PackBundle, run_batch_dask_jsonl
     except ModuleNotFoundError as exc:
         raise _fail(f"--dask needs {exc.name}: pip install 'suggest[dask]'", 2) from None
-    from .batch import encode_record
 
     out = _binary("stdout")
     failed = 0
     try:
         bundle = PackBundle.of(intents=intents, replies=replies, tags=tags, shop=shop)
-        for record in run_batch_dask(list(files), address, bundle=bundle, top=top):
-            is_error, line = encode_record(record)
-            out.write(line)
-            failed += is_error
+        for errors, lines in run_batch_dask_jsonl(list(files), address, bundle=bundle, top=top):
+            out.write(lines)
+            failed += errors
         out.flush()
     except BrokenPipeError:
         raise

@@ -36,11 +36,7 @@ NEAR_DUPLICATE = 88  # rapidfuzz ratio: examples this alike show nothing new
 _CJK = re.compile(r"[\u4e00-\u9fff]+")
 _WORDISH = re.compile(r"[\u4e00-\u9fffa-z0-9]")
 # Words every kind of message has: as an anchor they would group everything with anything.
-GENERIC = frozenset("""
-这个 那个 我的 你的 你们 我们 他们 一下 可以 什么 怎么 还是 就是 没有 不是 是不是 现在 已经 为什么 请问 你好
-谢谢 知道 一个 这样 那么 怎么办 是的 好的 有没有 能不能 一样 这边 那边 然后 因为 所以 但是 还有 如果 的话 吗 了
-麻烦 帮我 给我 亲亲 客服 需要 时候 东西 这种 问题 为啥 咋办 一直 不了 了吗 的吗 是什么 多少 几个 我要 我想 不要
-""".split())
+GENERIC = frozenset(["这个", "那个", "我的", "你的", "你们", "我们", "他们", "一下", "可以", "什么", "怎么", "还是", "就是", "没有", "不是", "是不是", "现在", "已经", "为什么", "请问", "你好", "谢谢", "知道", "一个", "这样", "那么", "怎么办", "是的", "好的", "有没有", "能不能", "一样", "这边", "那边", "然后", "因为", "所以", "但是", "还有", "如果", "的话", "吗", "了", "麻烦", "帮我", "给我", "亲亲", "客服", "需要", "时候", "东西", "这种", "问题", "为啥", "咋办", "一直", "不了", "了吗", "的吗", "是什么", "多少", "几个", "我要", "我想", "不要"])
 _PARTICLES = frozenset("的了吗呢吧啊呀么嘛哦噢哈是我你他她它这那有在和就都也还又不没")
 
 
@@ -87,9 +83,9 @@ def unanswered_messages(lines: Iterable[LogLine], engine: Engine, limit: int = M
 
     found: Counter[str] = Counter()
     for _, analysis in analyse_log(lines, engine, ReportCounts(), agent_context=agent_history_supported(engine)):
-        if analysis is not None and not analysis.intents and analysis.normalized:
-            if analysis.normalized in found or len(found) < limit:
-                found[analysis.normalized] += 1
+        if (analysis is not None and not analysis.intents and analysis.normalized
+                and (analysis.normalized in found or len(found) < limit)):
+            found[analysis.normalized] += 1
     return found
 
 
@@ -156,8 +152,9 @@ def pack_vocabulary(packs: PackSet) -> dict[str, set[str]]:
     return dict(vocabulary)
 
 
-def _features(text: str, words: list[str]) -> set[str]:
-    found = {w for w in words if len(w) >= 2 and _WORDISH.search(w)}
+def _features(text: str, spans: list[tuple[str, int, int]]) -> set[str]:
+    """jieba words, and every run of 2-4 characters (jieba glues words: 菜鸟/站取/不到)."""
+    found = {w for w, _, _ in spans if len(w) >= 2 and _WORDISH.search(w)}
     for run in _CJK.findall(text):
         for n in (2, 3, 4):
             found.update(run[i:i + n] for i in range(len(run) - n + 1))
@@ -184,8 +181,8 @@ def _side_word(text: str, spans: list[tuple[str, int, int]], at: int, before: bo
     return ""
 
 
-def _class_for(texts: Sequence[tuple[str, int]], anchor: str) -> tuple[bool, list[str]] | None:
-    """The side (before?) and the words that vary next to the anchor, or None when nothing varies."""
+def _class_for(texts: Sequence[tuple[str, int]], anchor: str) -> tuple[int, bool, list[str]] | None:
+    """(messages covered, before?, words) for the words that vary next to the anchor; None when none vary."""
     jieba = _jieba()
     sides: dict[bool, Counter[str]] = {True: Counter(), False: Counter()}
     for text, count in texts:
@@ -202,7 +199,20 @@ def _class_for(texts: Sequence[tuple[str, int]], anchor: str) -> tuple[bool, lis
         covered = sum(counter[w] for w in words)
         if len(words) >= 2 and covered * 2 >= total and (best is None or covered > best[0]):
             best = (covered, before, words)
-    return (best[1], best[2]) if best else None
+    return best
+
+
+def _best_class(texts: Sequence[tuple[str, int]], anchor: str) -> tuple[str, bool, list[str]] | None:
+    """The anchor, trimmed where that makes whole words of the class (驿站 | 取不, not 驿 | 站取不)."""
+    variants = {anchor, *(anchor[i:] for i in (1, 2)), *(anchor[:-i] for i in (1, 2))}
+    best: tuple[tuple[int, int], str, bool, list[str]] | None = None
+    for variant in sorted(v for v in variants if len(v) >= 2 and v not in GENERIC):
+        found = _class_for(texts, variant)
+        if found is not None:
+            key = (found[0], -len(variant))
+            if best is None or key > best[0]:
+                best = (key, variant, found[1], found[2])
+    return (best[1], best[2], best[3]) if best else None
 
 
 def _distinct(texts: Iterable[str], n: int) -> list[str]:
@@ -222,7 +232,7 @@ def mine(unanswered: Mapping[str, int], packs: PackSet | None = None, *, min_sup
     lines = sorted(unanswered.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_LINES]
     postings: dict[str, list[int]] = defaultdict(list)
     for index, (text, _) in enumerate(lines):
-        for feature in _features(text, jieba.lcut(text)):
+        for feature in _features(text, list(jieba.tokenize(text))):
             postings[feature].append(index)
     weight = [count for _, count in lines]
     candidates = {f: ids for f, ids in postings.items() if sum(weight[i] for i in ids) >= min_support}
@@ -232,7 +242,7 @@ def mine(unanswered: Mapping[str, int], packs: PackSet | None = None, *, min_sup
     while candidates and len(proposals) < max_proposals:
         def score(feature: str) -> tuple[float, int, str]:
             open_weight = sum(weight[i] for i in candidates[feature] if i not in covered)
-            return (open_weight * (1 + 0.25 * (len(feature) - 2)), len(feature), feature)
+            return (open_weight * (1 + 0.1 * (len(feature) - 2)), len(feature), feature)
 
         anchor = max(candidates, key=score)
         group = [i for i in candidates.pop(anchor) if i not in covered]
@@ -248,14 +258,14 @@ def mine(unanswered: Mapping[str, int], packs: PackSet | None = None, *, min_sup
 
 def _propose(number: int, anchor: str, group: Sequence[tuple[str, int]], lines: Sequence[tuple[str, int]],
              vocabulary: Mapping[str, set[str]], min_support: int) -> Proposal | None:
-    side = _class_for(group, anchor)
+    side = _best_class(group, anchor)
     class_name = f"mined_{number}_thing" if side else None
     if side is None:
         if len(anchor) < 3:
             return None  # two characters alone say too little to be a rule
-        template, words = anchor, []
+        template, words = anchor, list[str]()
     else:
-        before, words = side
+        anchor, before, words = side
         template = f"{{{class_name}}} {anchor}" if before else f"{anchor} {{{class_name}}}"
     regex = template_regex(template, {class_name: words} if class_name else {})
     matched = [(text, count) for text, count in lines if regex.search(text)]

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import fuzz, process
@@ -57,7 +57,7 @@ def hour_of(value: str) -> int | None:
         if seconds > 1e11:  # milliseconds
             seconds /= 1000
         try:
-            return datetime.fromtimestamp(seconds, tz=timezone.utc).hour
+            return datetime.fromtimestamp(seconds, tz=UTC).hour
         except (OverflowError, OSError, ValueError):
             return None
     try:
@@ -126,6 +126,9 @@ class Session:
     last_order: tuple[int, int] = (0, 0)  # (part, line) of the last buyer message
     last_text: str = ""
     last_intents: tuple[str, ...] = ()
+
+    def copy(self) -> Session:
+        return replace(self, history=deque(self.history, maxlen=HISTORY_DEPTH))
 
 
 @dataclass
@@ -219,24 +222,24 @@ class ReportCounts:
         self.errors += other.errors
         self.error_examples = (self.error_examples + other.error_examples)[:MAX_EXAMPLES]
         self.answered += other.answered
-        for mine, theirs in ((self.intents, other.intents), (self.tags, other.tags),
-                             (self.hour_total, other.hour_total), (self.hour_unanswered, other.hour_unanswered),
-                             (self.position_total, other.position_total),
-                             (self.position_unanswered, other.position_unanswered),
-                             (self.stage_total, other.stage_total), (self.stage_unanswered, other.stage_unanswered),
-                             (self.rules, other.rules)):
-            mine.update(theirs)  # type: ignore[attr-defined]
+        counters: list[tuple[Counter[Any], Counter[Any]]] = [
+            (self.intents, other.intents), (self.tags, other.tags), (self.hour_total, other.hour_total),
+            (self.hour_unanswered, other.hour_unanswered), (self.position_total, other.position_total),
+            (self.position_unanswered, other.position_unanswered), (self.stage_total, other.stage_total),
+            (self.stage_unanswered, other.stage_unanswered), (self.rules, other.rules)]
+        for own, theirs in counters:
+            own.update(theirs)
         self.unanswered.merge(other.unanswered)
         self.sessions_closed += other.sessions_closed
         self.sessions_complaint += other.sessions_complaint
         self.complaint_examples = (self.complaint_examples + other.complaint_examples)[:SHOWN]
-        for session_id, theirs in other.open_sessions.items():
-            mine_state = self.open_sessions.get(session_id)
-            if mine_state is None:
-                self.open_sessions[session_id] = theirs
+        for session_id, their_state in other.open_sessions.items():
+            own_state = self.open_sessions.get(session_id)
+            if own_state is None:
+                self.open_sessions[session_id] = their_state.copy()
                 continue
-            later, earlier = ((theirs, mine_state) if theirs.last_order >= mine_state.last_order
-                              else (mine_state, theirs))
+            later, earlier = ((their_state.copy(), own_state) if their_state.last_order >= own_state.last_order
+                              else (own_state, their_state))
             later.buyer_messages += earlier.buyer_messages
             self.open_sessions[session_id] = later
         while len(self.open_sessions) > MAX_OPEN_SESSIONS:

@@ -15,19 +15,22 @@ Nothing in the core imports this module; it is the only one that imports dask.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import os
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import dask
 import dask.bag as db
+from dask.delayed import delayed
 
-from .batch import MAX_LINE_BYTES, OverlongLine, process_line
+from .batch import MAX_LINE_BYTES, OverlongLine, encode_record, process_line
 from .chatlog import jsonl_messages
 from .report import ReportCounts, agent_history_supported, analyse_log
 from .sources import PackSources, pack_files
@@ -35,7 +38,9 @@ from .sources import PackSources, pack_files
 if TYPE_CHECKING:
     from .engine import Engine
 
-BLOCK_BYTES = 4 * 1024 * 1024  # per task: a few thousand messages, enough to amortise scheduling
+BLOCK_BYTES = 4 * 1024 * 1024  # per task at most: tens of thousands of messages
+MIN_BLOCK_BYTES = 64 * 1024  # per task at least: a thousand messages amortise the scheduling
+BLOCKS_PER_WORKER = 4  # a smaller file is cut finer, so that every worker gets work
 IN_FLIGHT_PER_WORKER = 2  # blocks computed ahead of the writer, per worker: bounds memory
 
 Block = tuple[str, int, int]  # (path, start, end) in bytes
@@ -70,10 +75,9 @@ class PackBundle:
                 (staging / name).parent.mkdir(parents=True, exist_ok=True)
                 (staging / name).write_bytes(data)
             (staging / "complete").write_bytes(b"")
-            try:
-                os.rename(staging, root)  # atomic: another worker sees all files or none
-            except OSError:
-                pass  # another worker won the race; its copy is the same bytes
+            # atomic: another worker sees all files or none; if it won the race, its copy is the same bytes
+            with contextlib.suppress(OSError):
+                os.rename(staging, root)
         return root
 
     def engine(self) -> Engine:
@@ -92,6 +96,17 @@ class PackBundle:
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
+
+
+def _checked(bundle: PackBundle | None) -> PackBundle:
+    """The bundle, its packs built once on the client first.
+
+    Broken packs raise ``PackError`` here, before any work is sent; and on a
+    machine that also runs workers they find the compiled program in the cache.
+    """
+    bundle = bundle or PackBundle.of()
+    bundle.engine()
+    return bundle
 
 
 # -- byte ranges of JSONL files ----------------------------------------------------------------
@@ -122,17 +137,20 @@ def _block_lines(block: Block) -> Iterator[bytes]:
     """The physical lines starting in the range, overlong ones as ``OverlongLine`` (as ``read_lines``)."""
     path, start, end = block
     with open(path, "rb") as f:
+        at = 0
         if start > 0:
             f.seek(start - 1)
-            f.readline()  # the rest of the line that started in the range before
-        while f.tell() < end:
+            at = start - 1 + len(f.readline())  # the rest of the line that started in the range before
+        while at < end:
             raw = f.readline(MAX_LINE_BYTES)
             if not raw:
                 return
+            at += len(raw)
             if len(raw) >= MAX_LINE_BYTES and not raw.endswith(b"\n"):
                 rest = raw
                 while rest and not rest.endswith(b"\n"):
                     rest = f.readline(MAX_LINE_BYTES)
+                    at += len(rest)
                 yield OverlongLine(raw[:64])
                 continue
             yield raw
@@ -143,11 +161,33 @@ def analyze_block(block: Block, first_line: int, bundle: PackBundle, top: int = 
     """The batch records of one range, numbered from ``first_line``."""
     engine = bundle.engine()
     records = []
-    for lineno, raw in enumerate(_block_lines(block), first_line):
-        if isinstance(raw, OverlongLine) or raw.strip():
-            record = process_line(engine, lineno, raw, top)
-            records.append({"file": file_name, **record} if file_name is not None else record)
+    with _no_gc_passes():
+        for lineno, raw in enumerate(_block_lines(block), first_line):
+            if isinstance(raw, OverlongLine) or raw.strip():
+                record = process_line(engine, lineno, raw, top)
+                records.append({"file": file_name, **record} if file_name is not None else record)
     return records
+
+
+def analyze_block_jsonl(block: Block, first_line: int, bundle: PackBundle, top: int = 3,
+                        file_name: str | None = None) -> tuple[int, bytes]:
+    """``analyze_block`` as JSONL, encoded on the worker: (error records, the lines)."""
+    records = analyze_block(block, first_line, bundle, top, file_name)
+    encoded = [encode_record(r) for r in records]
+    return sum(is_error for is_error, _ in encoded), b"".join(line for _, line in encoded)
+
+
+@contextmanager
+def _no_gc_passes() -> Iterator[None]:
+    # A worker process holds the scheduler's bookkeeping: full collections while a block's
+    # records pile up cost as much as the analysis itself (the records hold no cycles).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _first_lines(counts: Sequence[Sequence[int]]) -> list[list[int]]:
@@ -173,13 +213,14 @@ def analyze_bag(paths_or_bag: Sequence[str | Path] | db.Bag, *, bundle: PackBund
     (``name_files`` overrides). Counting the lines of each range is computed
     here, on the current scheduler; the analysis is left lazy.
     """
-    bundle = bundle or PackBundle.of()
-    shipped = dask.delayed(bundle, pure=True)  # one key: sent once to each worker, not with every task
+    bundle = _checked(bundle)
+    shipped = delayed(bundle, pure=True)  # one key: sent once to each worker, not with every task
     if isinstance(paths_or_bag, db.Bag):
         sizes = paths_or_bag.map_partitions(lambda part: [len(list(part))]).compute()
-        firsts = _first_lines([sizes])[0]
-        offsets = db.from_sequence(firsts, npartitions=len(firsts))
-        return db.map_partitions(_analyze_lines, paths_or_bag, offsets, shipped, top)
+        line_of_part = _first_lines([sizes])[0]
+        offsets = db.from_sequence(line_of_part, npartitions=len(line_of_part))
+        bag: db.Bag = db.map_partitions(_analyze_lines, paths_or_bag, offsets, shipped, top)
+        return bag
     paths = [str(p) for p in paths_or_bag]
     per_file = blocks_of(paths, block_bytes)
     flat = [b for blocks in per_file for b in blocks]
@@ -189,8 +230,8 @@ def analyze_bag(paths_or_bag: Sequence[str | Path] | db.Bag, *, bundle: PackBund
     named = len(paths) > 1 if name_files is None else name_files
     tasks = [(block, first, path if named else None) for path, blocks, starts in zip(paths, per_file, firsts, strict=True)
              for block, first in zip(blocks, starts, strict=True)]
-    bag = db.from_sequence(tasks, npartitions=len(tasks))
-    return bag.map_partitions(_analyze_tasks, shipped, top)
+    records: db.Bag = db.from_sequence(tasks, npartitions=len(tasks)).map_partitions(_analyze_tasks, shipped, top)
+    return records
 
 
 def _analyze_tasks(tasks: Sequence[tuple[Block, int, str | None]], bundle: PackBundle, top: int) -> list[dict[str, Any]]:
@@ -208,21 +249,41 @@ def _analyze_lines(lines: Sequence[bytes | str], firsts: Sequence[int], bundle: 
     return out
 
 
+def block_size_for(total_bytes: int, workers: int) -> int:
+    """Ranges small enough for every worker to get several, large enough to amortise a task."""
+    return max(MIN_BLOCK_BYTES, min(BLOCK_BYTES, total_bytes // max(1, workers * BLOCKS_PER_WORKER) + 1))
+
+
 def run_batch_dask(paths: Sequence[str | Path], address: str | Any, *, bundle: PackBundle | None = None,
-                   top: int = 3, block_bytes: int = BLOCK_BYTES,
+                   top: int = 3, block_bytes: int | None = None,
                    name_files: bool | None = None) -> Iterator[dict[str, Any]]:
     """``suggest batch --dask``: records in input order, streamed from the cluster a few ranges ahead.
 
     ``address`` is a scheduler address or a ``distributed.Client``.
     """
+    for chunk in _run_dask(paths, address, bundle, top, block_bytes, name_files, analyze_block):
+        yield from chunk
+
+
+def run_batch_dask_jsonl(paths: Sequence[str | Path], address: str | Any, *, bundle: PackBundle | None = None,
+                         top: int = 3, block_bytes: int | None = None,
+                         name_files: bool | None = None) -> Iterator[tuple[int, bytes]]:
+    """Like ``run_batch_dask``, a range at a time as JSONL the workers encoded: (error records, bytes)."""
+    yield from _run_dask(paths, address, bundle, top, block_bytes, name_files, analyze_block_jsonl)
+
+
+def _run_dask(paths: Sequence[str | Path], address: str | Any, bundle: PackBundle | None, top: int,
+              block_bytes: int | None, name_files: bool | None, work: Any) -> Iterator[Any]:
     from distributed import Client
 
     client = address if isinstance(address, Client) else Client(address, set_as_default=False)
     try:
-        bundle = bundle or PackBundle.of()
+        bundle = _checked(bundle)
         [shipped] = client.scatter([bundle], broadcast=True)
         paths = [str(p) for p in paths]
-        per_file = blocks_of(paths, block_bytes)
+        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        size = block_bytes or block_size_for(sum(os.path.getsize(p) for p in paths), workers)
+        per_file = blocks_of(paths, size)
         flat = [b for blocks in per_file for b in blocks]
         counts = client.gather(client.map(count_line_starts, flat, pure=False))
         it = iter(counts)
@@ -231,14 +292,14 @@ def run_batch_dask(paths: Sequence[str | Path], address: str | Any, *, bundle: P
         tasks = [(block, first, path if named else None)
                  for path, blocks, starts in zip(paths, per_file, firsts, strict=True)
                  for block, first in zip(blocks, starts, strict=True)]
-        window = max(1, IN_FLIGHT_PER_WORKER * max(1, len(client.scheduler_info().get("workers", {}))))
+        window = IN_FLIGHT_PER_WORKER * workers
         pending: list[Any] = []
         for task in tasks:
-            pending.append(client.submit(analyze_block, task[0], task[1], shipped, top, task[2], pure=False))
+            pending.append(client.submit(work, task[0], task[1], shipped, top, task[2], pure=False))
             if len(pending) >= window:
-                yield from pending.pop(0).result()
+                yield pending.pop(0).result()
         while pending:
-            yield from pending.pop(0).result()
+            yield pending.pop(0).result()
     finally:
         if client is not address:
             client.close()
@@ -252,8 +313,8 @@ def report_bag(paths: Sequence[str | Path], *, bundle: PackBundle | None = None,
     ended); its first messages after the cut are read without the history of
     the range before.
     """
-    bundle = bundle or PackBundle.of()
-    shipped = dask.delayed(bundle, pure=True)
+    bundle = _checked(bundle)
+    shipped = delayed(bundle, pure=True)
     per_file = blocks_of([str(p) for p in paths], block_bytes)
     flat = [b for blocks in per_file for b in blocks]
     counts = db.from_sequence(flat, npartitions=len(flat)).map(count_line_starts).compute()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import invoke
+
 from suggest.mine import mine, template_regex
 from suggest.packs import PackSet
 

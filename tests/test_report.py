@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import invoke
 
 from suggest import Engine
 from suggest.chatlog import parse_columns, read_log
@@ -19,8 +20,6 @@ from suggest.packs import load_packs
 from suggest.report import ReportCounts, count_log, hour_of, rule_catalog
 from suggest.report_html import render_html
 from suggest.sources import PackSources
-
-from conftest import invoke
 
 # Our own example messages (never lines of the real corpora).
 LOG = [
