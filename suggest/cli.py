@@ -546,17 +546,23 @@ A log line is a message: text, and optional session (or buyer), role
               help="Write the report as one self-contained HTML file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report's figures as JSON on stdout.")
 @click.option("--title", default="聊天记录报告", show_default=True, help="The HTML page's title.")
+@click.option("--dask", "dask_address", metavar="SCHEDULER_ADDRESS",
+              help="Count a JSONL log on this Dask scheduler's workers, range by range, and merge the counts.")
 @_packs
 def report(log: str, fmt: str, columns: tuple[str, ...], progress: bool, html_out: str | None, as_json: bool,
-           title: str, intents: str | None, replies: str | None, tags: str | None, shop: str | None) -> None:
+           title: str, dask_address: str | None, intents: str | None, replies: str | None, tags: str | None,
+           shop: str | None) -> None:
     """What a chat log says: intents, buyer types, unanswered messages, rules, complaints."""
     from .packs import load_packs
     from .report import count_log
     from .sources import PackSources
 
     engine = _engine(intents, replies, tags, shop)
-    with _log_lines(log, fmt, columns, "report", progress) as lines:
-        counts = count_log(lines, engine)
+    if dask_address:
+        counts = _report_dask(log, fmt, dask_address, intents, replies, tags, shop)
+    else:
+        with _log_lines(log, fmt, columns, "report", progress) as lines:
+            counts = count_log(lines, engine)
     figures = counts.figures(load_packs(PackSources.of(intents=intents, tags=tags, replies=replies, shop=shop)))
     if html_out:
         from .report_html import render_html
@@ -574,6 +580,30 @@ def report(log: str, fmt: str, columns: tuple[str, ...], progress: bool, html_ou
     if failed:
         _err(f"{failed} line{'s' if failed != 1 else ''} could not be read (the report counts the rest)")
         sys.exit(1)
+
+
+def _report_dask(log: str, fmt: str, address: str, intents: str | None, replies: str | None,
+                 tags: str | None, shop: str | None) -> Any:
+    if fmt != "jsonl" or log == "-":
+        raise _fail("--dask reads a JSONL log by path (the workers read it)", 2)
+    if not os.path.isfile(log):
+        raise _fail(f"cannot read {log}: no such file", 2)
+    try:
+        from distributed import Client
+
+        from .scale import PackBundle, block_size_for, report_bag
+    except ModuleNotFoundError as exc:
+        raise _fail(f"--dask needs {exc.name}: pip install 'suggest[dask]'", 2) from None
+    try:
+        with Client(address, set_as_default=False) as client:
+            bundle = PackBundle.of(intents=intents, replies=replies, tags=tags, shop=shop)
+            workers = len(client.scheduler_info().get("workers", {}))
+            return report_bag([log], bundle=bundle, scheduler=client,
+                              block_bytes=block_size_for(os.path.getsize(log), workers))
+    except OSError as exc:
+        raise _fail(f"the Dask run failed: {exc.strerror or exc}", 2) from None
+    except Exception as exc:  # the scheduler cannot be reached, a worker died: say so, no traceback
+        raise _fail(f"the Dask run failed: {type(exc).__name__}: {exc}", 2) from None
 
 
 def format_report(figures: dict[str, Any]) -> str:

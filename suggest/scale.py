@@ -306,7 +306,7 @@ def _run_dask(paths: Sequence[str | Path], address: str | Any, bundle: PackBundl
 
 
 def report_bag(paths: Sequence[str | Path], *, bundle: PackBundle | None = None,
-               block_bytes: int = BLOCK_BYTES) -> ReportCounts:
+               block_bytes: int = BLOCK_BYTES, scheduler: Any = None) -> ReportCounts:
     """Report counts of JSONL chat logs, counted range by range on the workers and merged.
 
     A session cut by a range boundary is merged whole (its messages, how it
@@ -317,13 +317,15 @@ def report_bag(paths: Sequence[str | Path], *, bundle: PackBundle | None = None,
     shipped = delayed(bundle, pure=True)
     per_file = blocks_of([str(p) for p in paths], block_bytes)
     flat = [b for blocks in per_file for b in blocks]
-    counts = db.from_sequence(flat, npartitions=len(flat)).map(count_line_starts).compute()
+    # ``scheduler``: a distributed.Client to run on (default: the current one)
+    run: dict[str, Any] = {"scheduler": scheduler} if scheduler is not None else {}
+    counts = db.from_sequence(flat, npartitions=len(flat)).map(count_line_starts).compute(**run)
     it = iter(counts)
     firsts = _first_lines([[next(it) for _ in blocks] for blocks in per_file])
     tasks = [(part, block, first) for part, (block, first) in
              enumerate(zip(flat, [f for fs in firsts for f in fs], strict=True))]
     bag = db.from_sequence(tasks, npartitions=len(tasks))
-    partials = bag.map_partitions(_count_tasks, shipped).compute()
+    partials = bag.map_partitions(_count_tasks, shipped).compute(**run)
     total = ReportCounts()
     for partial in partials:  # in input order: the later part of a session is the later one
         total.merge(partial)

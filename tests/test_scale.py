@@ -126,3 +126,7 @@ def test_report_counts_from_many_ranges_merge_into_the_whole_logs(client: Any, t
         whole = count_log(read_log(f), Engine()).figures()
     merged = report_bag([path], block_bytes=200).figures()
     assert merged == whole
+    on_cli = invoke(["report", "--dask", client.scheduler.address, str(path), "--json"])
+    assert on_cli.exit_code == 1 and "1 line could not be read" in on_cli.stderr  # the broken last line
+    plain = invoke(["report", str(path), "--json"])
+    assert json.loads(on_cli.stdout) == json.loads(plain.stdout)
