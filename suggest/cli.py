@@ -589,17 +589,12 @@ def _report_dask(log: str, fmt: str, address: str, intents: str | None, replies:
     if not os.path.isfile(log):
         raise _fail(f"cannot read {log}: no such file", 2)
     try:
-        from distributed import Client
-
-        from .scale import PackBundle, block_size_for, report_bag
+        from .scale import PackBundle, report_dask
     except ModuleNotFoundError as exc:
         raise _fail(f"--dask needs {exc.name}: pip install 'suggest[dask]'", 2) from None
     try:
-        with Client(address, set_as_default=False) as client:
-            bundle = PackBundle.of(intents=intents, replies=replies, tags=tags, shop=shop)
-            workers = len(client.scheduler_info().get("workers", {}))
-            return report_bag([log], bundle=bundle, scheduler=client,
-                              block_bytes=block_size_for(os.path.getsize(log), workers))
+        bundle = PackBundle.of(intents=intents, replies=replies, tags=tags, shop=shop)
+        return report_dask([log], address, bundle=bundle)
     except OSError as exc:
         raise _fail(f"the Dask run failed: {exc.strerror or exc}", 2) from None
     except Exception as exc:  # the scheduler cannot be reached, a worker died: say so, no traceback

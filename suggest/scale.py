@@ -343,3 +343,17 @@ def _count_tasks(tasks: Sequence[tuple[int, Block, int]], bundle: PackBundle) ->
             pass
         out.append(counts)
     return out
+
+
+def report_dask(paths: Sequence[str | Path], address: str | Any, *, bundle: PackBundle | None = None) -> ReportCounts:
+    """``suggest report --dask``: ``report_bag`` on this scheduler (an address or a Client), ranges sized to it."""
+    from distributed import Client
+
+    client = address if isinstance(address, Client) else Client(address, set_as_default=False)
+    try:
+        workers = len(client.scheduler_info().get("workers", {}))
+        size = block_size_for(sum(os.path.getsize(p) for p in paths), workers)
+        return report_bag(paths, bundle=bundle, block_bytes=size, scheduler=client)
+    finally:
+        if client is not address:
+            client.close()
