@@ -33,7 +33,7 @@ import yaml
 
 from suggest import Engine
 from suggest.errors import InputError, PackError
-from suggest.mine import Proposal, mine
+from suggest.mine import Proposal, mine, pack_hints
 from suggest.packs import load_packs
 from suggest.sources import PackSources, bundled_dir
 
@@ -106,7 +106,8 @@ def main() -> int:
     engine = Engine()
     known = set(engine.intent_ids)
     unanswered = Counter(norm for got, norm in answers(engine, half_a) if not got and norm)
-    proposals = mine(unanswered, load_packs(PackSources.of()), min_support=args.min_support)
+    proposals = mine(unanswered, load_packs(PackSources.of()), min_support=args.min_support,
+                     hints=pack_hints(unanswered, engine))
     accepted = [p for p in proposals if p.known_intent]
     print(f"{args.file.name}: half A {len(half_a)} lines ({sum(unanswered.values())} unanswered), "
           f"half B {len(half_b)} lines")

@@ -636,7 +636,7 @@ def mine(log: str, fmt: str, columns: tuple[str, ...], progress: bool, min_suppo
          as_json: bool, intents: str | None, replies: str | None, tags: str | None, shop: str | None) -> None:
     """Propose rules from the messages no pack answered."""
     from .mine import mine as mine_proposals
-    from .mine import unanswered_messages
+    from .mine import pack_hints, unanswered_messages
     from .packs import load_packs
     from .sources import PackSources
 
@@ -644,7 +644,8 @@ def mine(log: str, fmt: str, columns: tuple[str, ...], progress: bool, min_suppo
     with _log_lines(log, fmt, columns, "mine", progress) as lines:
         unanswered = unanswered_messages(lines, engine)
     packs = load_packs(PackSources.of(intents=intents, tags=tags, replies=replies, shop=shop))
-    proposals = mine_proposals(unanswered, packs, min_support=min_support, max_proposals=max_proposals)
+    proposals = mine_proposals(unanswered, packs, min_support=min_support, max_proposals=max_proposals,
+                               hints=pack_hints(unanswered, engine))
     if as_json:
         for proposal in proposals:
             _write_json(proposal.to_dict())

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import fuzz
 
+from .errors import InputError
+
 if TYPE_CHECKING:
     from .chatlog import LogLine
     from .engine import Engine
@@ -87,6 +89,18 @@ def unanswered_messages(lines: Iterable[LogLine], engine: Engine, limit: int = M
                 and (analysis.normalized in found or len(found) < limit)):
             found[analysis.normalized] += 1
     return found
+
+
+def pack_hints(texts: Iterable[str], engine: Engine) -> dict[str, set[str]]:
+    """Per text, the intents whose rules fired on it without reaching the threshold (``Engine.explain``)."""
+    hints: dict[str, set[str]] = {}
+    for text in texts:
+        try:
+            rows = engine.explain(text).rows
+        except InputError:
+            continue
+        hints[text] = {row.id for row in rows if row.kind == "intent" and (row.evidence or row.excluded_by)}
+    return hints
 
 
 # -- proposals ---------------------------------------------------------------------------------
@@ -226,8 +240,13 @@ def _distinct(texts: Iterable[str], n: int) -> list[str]:
 
 
 def mine(unanswered: Mapping[str, int], packs: PackSet | None = None, *, min_support: int = 3,
-         max_proposals: int = 30) -> list[Proposal]:
-    """Proposals from unanswered messages (normalised text -> how often it came), best supported first."""
+         max_proposals: int = 30, hints: Mapping[str, set[str]] | None = None) -> list[Proposal]:
+    """Proposals from unanswered messages (normalised text -> how often it came), best supported first.
+
+    A group is proposed for an intent when a third of its messages hold words
+    of that intent's pack: a keyword, phrase or class word as a substring, or
+    (``hints``, from ``pack_hints``) a rule of the pack that fired below its threshold.
+    """
     jieba = _jieba()
     lines = sorted(unanswered.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_LINES]
     postings: dict[str, list[int]] = defaultdict(list)
@@ -248,7 +267,8 @@ def mine(unanswered: Mapping[str, int], packs: PackSet | None = None, *, min_sup
         group = [i for i in candidates.pop(anchor) if i not in covered]
         if sum(weight[i] for i in group) < min_support:
             break  # the best left has too little support: so has every other
-        proposal = _propose(len(proposals) + 1, anchor, [lines[i] for i in group], lines, vocabulary, min_support)
+        proposal = _propose(len(proposals) + 1, anchor, [lines[i] for i in group], lines, vocabulary, min_support,
+                            hints or {})
         if proposal is None:
             continue
         proposals.append(proposal)
@@ -257,7 +277,8 @@ def mine(unanswered: Mapping[str, int], packs: PackSet | None = None, *, min_sup
 
 
 def _propose(number: int, anchor: str, group: Sequence[tuple[str, int]], lines: Sequence[tuple[str, int]],
-             vocabulary: Mapping[str, set[str]], min_support: int) -> Proposal | None:
+             vocabulary: Mapping[str, set[str]], min_support: int,
+             hints: Mapping[str, set[str]]) -> Proposal | None:
     side = _best_class(group, anchor)
     class_name = f"mined_{number}_thing" if side else None
     if side is None:
@@ -273,8 +294,9 @@ def _propose(number: int, anchor: str, group: Sequence[tuple[str, int]], lines: 
     if support < min_support:
         return None
     hits: Counter[str] = Counter()
-    for intent, known in vocabulary.items():
-        hits[intent] = sum(count for text, count in matched if any(w in text for w in known))
+    for text, count in matched:
+        named = {intent for intent, known in vocabulary.items() if any(w in text for w in known)}
+        hits.update({intent: count for intent in named | hints.get(text, set())})
     intent, best = hits.most_common(1)[0] if hits else ("", 0)
     known_intent = best * 3 >= support and best > 0
     return Proposal(number, intent if known_intent else f"mined_{number}", known_intent, support, anchor,
