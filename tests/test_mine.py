@@ -66,6 +66,20 @@ def test_a_group_whose_words_are_in_a_pack_is_proposed_for_that_intent() -> None
     assert pickup.known_intent and pickup.intent == "shipping"
 
 
+def test_a_group_on_which_a_packs_rules_fired_below_threshold_is_proposed_for_it() -> None:
+    from suggest import Engine
+    from suggest.mine import pack_hints
+
+    hints = pack_hints(["驿站取不了件", "在吗在吗"], Engine())
+    assert set(hints) == {"驿站取不了件", "在吗在吗"}  # every text gets an entry, empty or not
+    pickup_lines = {t for t in UNANSWERED if "取不" in t}
+    fake = {t: {"shipping"} for t in pickup_lines}
+    pickup = next(p for p in mine(UNANSWERED, min_support=3, hints=fake) if "取不" in p.template)
+    assert pickup.known_intent and pickup.intent == "shipping"
+    plain = next(p for p in mine(UNANSWERED, min_support=3) if "取不" in p.template)
+    assert not plain.known_intent
+
+
 def test_the_snippet_is_yaml_in_the_contract_form() -> None:
     packs = PackSet(intents=[{"id": "shipping", "keywords": [{"text": "驿站"}]}])
     pickup = next(p for p in mine(UNANSWERED, packs, min_support=3) if "取不" in p.template)
