@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .engine import Engine, Explanation
     from .errors import PackError
     from .results import Analysis
+    from .stopping import StopRequest
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -351,21 +352,34 @@ Output: one JSON line per non-empty input line, in order:
   {"line": N, "intents": [...], "tags": [...], "replies": [...], ...}
 or {"line": N, "error": "..."} for a bad line. Exit status 1 if any line failed.
 A message with nothing to read ([图片] alone) gets "empty": true, no intents.
-SIGTERM/SIGINT: whole lines only, then exit 143/130.""")
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+SIGTERM/SIGINT: whole lines only, then exit 143/130.
+
+\b
+On a Dask cluster (pip install 'suggest[dask]'), several files at once:
+  suggest batch --dask tcp://scheduler:8786 day1.jsonl day2.jsonl > results.jsonl
+(with several files each record names its "file").""")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(1, 64), metavar="N",
               help="Processes to analyse with (results keep the input order).")
+@click.option("--dask", "dask_address", metavar="SCHEDULER_ADDRESS",
+              help="Analyse on this Dask scheduler's workers (the packs are shipped to them).")
 @_packs
 @_top
 @click.option("--json", "as_json", is_flag=True, help="Accepted for symmetry: batch output is always JSONL.")
-def batch(file: str, workers: int, intents: str | None, replies: str | None, tags: str | None,
-          shop: str | None, top: int, as_json: bool) -> None:
+def batch(files: tuple[str, ...], workers: int, dask_address: str | None, intents: str | None,
+          replies: str | None, tags: str | None, shop: str | None, top: int, as_json: bool) -> None:
     """Analyse a JSONL file (or `-` for stdin) of buyer messages, streaming."""
     from .batch import WorkerError, run_batch_jsonl
     from .stopping import Stopped, stop_on_signals
 
     with stop_on_signals() as stop:
         engine = _engine(intents, replies, tags, shop)  # broken packs: report once, before any output
+        if dask_address:
+            _batch_dask(files, dask_address, intents, replies, tags, shop, top, stop)
+            return
+        if len(files) > 1:
+            raise _fail("several files need --dask; without it, give one file (or -)", 2)
+        file = files[0]
         if file == "-":
             stream: IO[bytes] = _binary("stdin")
             size = 0
@@ -426,6 +440,50 @@ def _input_lines(stream: IO[bytes]) -> Iterator[bytes]:
     return read_fd_lines(fd)
 
 
+def _batch_dask(files: Sequence[str], address: str, intents: str | None, replies: str | None,
+                tags: str | None, shop: str | None, top: int, stop: StopRequest) -> None:
+    from .stopping import Stopped
+
+    if "-" in files:
+        raise _fail("--dask reads files by path (the workers read them), not stdin", 2)
+    for file in files:
+        if not os.path.isfile(file):
+            raise _fail(f"cannot read {file}: no such file", 2)
+    try:
+        from .scale import PackBundle, run_batch_dask_jsonl
+    except ModuleNotFoundError as exc:
+        raise _fail(f"--dask needs {exc.name}: pip install 'suggest[dask]'", 2) from None
+
+    out = _binary("stdout")
+    failed = 0
+    try:
+        bundle = PackBundle.of(intents=intents, replies=replies, tags=tags, shop=shop)
+        results = run_batch_dask_jsonl(list(files), address, bundle=bundle, top=top)
+        while not stop.requested:
+            with stop.interruptible():  # waiting for the cluster may be cut short; writing never is
+                item = next(results, None)
+            if item is None:
+                break
+            errors, lines = item
+            out.write(lines)
+            failed += errors
+        out.flush()
+    except Stopped:
+        pass
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise _fail(f"batch stopped: {exc.strerror or exc}", 2) from None
+    except Exception as exc:  # the scheduler cannot be reached, a worker died: say so, no traceback
+        raise _fail(f"the Dask run failed: {type(exc).__name__}: {exc}", 2) from None
+    if stop.requested:
+        _err(f"batch stopped by {stop.signal_name} (each written line is whole)")
+        sys.exit(stop.exit_status)
+    if failed:
+        _err(f"{failed} line{'s' if failed != 1 else ''} failed (see the \"error\" records)")
+        sys.exit(1)
+
+
 class _ByteCounter:
     """Counts the bytes read, for the progress bar (read from another thread with --workers)."""
 
@@ -440,16 +498,16 @@ class _ByteCounter:
 
 
 @contextmanager
-def _progress(size: int) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr, only when stderr is a terminal (never mixed into the output)."""
+def _progress(size: int, label: str = "batch", force: bool = False) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr, only when stderr is a terminal or asked for (never mixed into the output)."""
     stderr = sys.stderr
-    if not stderr.isatty():
+    if not (force or stderr.isatty()):
         yield lambda done: None
         return
     import time
 
     if size:
-        with click.progressbar(length=size, file=stderr, label="batch", show_eta=True,
+        with click.progressbar(length=size, file=stderr, label=label, show_eta=True,
                                color=_color(stderr)) as bar:
             shown, drawn_at = 0, 0.0
 
@@ -470,12 +528,189 @@ def _progress(size: int) -> Iterator[Callable[[int], None]]:
         lines += 1
         now = time.monotonic()
         if now - drawn > 0.2:
-            stderr.write(f"\rbatch: {lines:,} lines")
+            stderr.write(f"\r{label}: {lines:,} lines")
             stderr.flush()
             drawn = now
 
     yield tick
-    stderr.write(f"\rbatch: {lines:,} lines\n")
+    stderr.write(f"\r{label}: {lines:,} lines\n")
+
+
+# -- suggest report / suggest mine ------------------------------------------------------------
+
+def _log_options(f: F) -> F:
+    options = [
+        click.argument("log", type=click.Path(dir_okay=False, allow_dash=True)),
+        click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True,
+                     help="The log's format: JSONL (one message a line) or CSV with a header."),
+        click.option("--column", "columns", multiple=True, metavar="FIELD=HEADER",
+                     help="CSV: the header of a field's column, e.g. --column text=内容 (repeatable)."),
+        click.option("--progress", is_flag=True, help="Draw the progress bar even when stderr is no terminal."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@contextmanager
+def _log_lines(log: str, fmt: str, columns: Sequence[str], label: str, progress: bool) -> Iterator[Iterator[Any]]:
+    """The log's messages, with a progress bar drawn as they are read."""
+    from .chatlog import parse_columns, read_log
+    from .errors import InputError
+
+    try:
+        mapping = parse_columns(columns)
+    except InputError as exc:
+        raise _fail(str(exc), 2) from None
+    if log == "-":
+        stream: IO[bytes] = _binary("stdin")
+        size = 0
+    else:
+        try:
+            stream = open(log, "rb")  # noqa: SIM115 - closed in the finally below
+            size = os.fstat(stream.fileno()).st_size
+        except OSError as exc:
+            raise _fail(f"cannot read {log}: {exc.strerror or exc}", 2) from None
+
+    def lines(update: Callable[[int], None]) -> Iterator[Any]:
+        for line in read_log(stream, fmt, mapping):
+            yield line
+            update(stream.tell() if size else 1)
+
+    try:
+        with _progress(size, label, progress) as update:
+            yield lines(update)
+    except InputError as exc:
+        raise _fail(f"{log}: {exc}", 2) from None
+    except UnicodeDecodeError:
+        raise _fail(f"{log}: not UTF-8", 2) from None
+    finally:
+        if stream is not _binary("stdin"):
+            stream.close()
+
+
+@cli.command(epilog="""\b
+Examples:
+  suggest report chats.jsonl --html report.html
+  suggest report chats.csv --format csv --column text=内容 --column session=会话ID --html report.html
+  suggest report chats.jsonl --json > figures.json
+
+\b
+A log line is a message: text, and optional session (or buyer), role
+(buyer/agent) and time. Agent lines are context, not buyer messages.""")
+@_log_options
+@click.option("--html", "html_out", type=click.Path(dir_okay=False, writable=True), metavar="OUT.html",
+              help="Write the report as one self-contained HTML file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report's figures as JSON on stdout.")
+@click.option("--title", default="聊天记录报告", show_default=True, help="The HTML page's title.")
+@click.option("--dask", "dask_address", metavar="SCHEDULER_ADDRESS",
+              help="Count a JSONL log on this Dask scheduler's workers, range by range, and merge the counts.")
+@_packs
+def report(log: str, fmt: str, columns: tuple[str, ...], progress: bool, html_out: str | None, as_json: bool,
+           title: str, dask_address: str | None, intents: str | None, replies: str | None, tags: str | None,
+           shop: str | None) -> None:
+    """What a chat log says: intents, buyer types, unanswered messages, rules, complaints."""
+    from .packs import load_packs
+    from .report import count_log
+    from .sources import PackSources
+
+    engine = _engine(intents, replies, tags, shop)
+    if dask_address:
+        counts = _report_dask(log, fmt, dask_address, intents, replies, tags, shop)
+    else:
+        with _log_lines(log, fmt, columns, "report", progress) as lines:
+            counts = count_log(lines, engine)
+    figures = counts.figures(load_packs(PackSources.of(intents=intents, tags=tags, replies=replies, shop=shop)))
+    if html_out:
+        from .report_html import render_html
+
+        try:
+            with open(html_out, "w", encoding="utf-8") as out:
+                out.write(render_html(figures, title))
+        except OSError as exc:
+            raise _fail(f"cannot write {html_out}: {exc.strerror or exc}", 2) from None
+    if as_json:
+        _write_json(figures)
+    elif not html_out:
+        click.echo(format_report(figures))
+    failed = figures["errors"]["count"]
+    if failed:
+        _err(f"{failed} line{'s' if failed != 1 else ''} could not be read (the report counts the rest)")
+        sys.exit(1)
+
+
+def _report_dask(log: str, fmt: str, address: str, intents: str | None, replies: str | None,
+                 tags: str | None, shop: str | None) -> Any:
+    if fmt != "jsonl" or log == "-":
+        raise _fail("--dask reads a JSONL log by path (the workers read it)", 2)
+    if not os.path.isfile(log):
+        raise _fail(f"cannot read {log}: no such file", 2)
+    try:
+        from .scale import PackBundle, report_dask
+    except ModuleNotFoundError as exc:
+        raise _fail(f"--dask needs {exc.name}: pip install 'suggest[dask]'", 2) from None
+    try:
+        bundle = PackBundle.of(intents=intents, replies=replies, tags=tags, shop=shop)
+        return report_dask([log], address, bundle=bundle)
+    except OSError as exc:
+        raise _fail(f"the Dask run failed: {exc.strerror or exc}", 2) from None
+    except Exception as exc:  # the scheduler cannot be reached, a worker died: say so, no traceback
+        raise _fail(f"the Dask run failed: {type(exc).__name__}: {exc}", 2) from None
+
+
+def format_report(figures: dict[str, Any]) -> str:
+    """A few lines for the terminal."""
+    lines = [f"buyer messages {figures['messages']:,}, without an intent {figures['unanswered']:,} "
+             f"({figures['unanswered_share']:.1%}), agent lines {figures['agent_lines']:,}",
+             "intents  " + ", ".join(f"{r['id']} {r['messages']:,}" for r in figures["intents"][:8])]
+    groups = figures["unanswered_groups"][:5]
+    if groups:
+        lines.append("unanswered")
+        lines.extend(f"  {g['messages']:>6,}  {' / '.join(g['examples'][:3])}" for g in groups)
+    sessions = figures["sessions"]
+    lines.append(f"sessions {sessions['count']:,}, ended on a complaint {sessions['ended_on_complaint']:,}")
+    return "\n".join(lines)
+
+
+@cli.command(epilog="""\b
+Examples:
+  suggest mine chats.jsonl > proposals.yaml
+  suggest mine chats.csv --format csv --column text=内容 --min-support 5
+
+\b
+Groups the buyer messages the packs left without an intent and prints, per
+group, a YAML snippet (a word class, a template, the intent it most likely
+belongs to, examples from the log) with its support. Nothing is written
+into the packs: review a snippet, then paste it into the pack it names.""")
+@_log_options
+@click.option("--min-support", default=3, show_default=True, type=click.IntRange(min=2), metavar="N",
+              help="Messages a proposal must match at least.")
+@click.option("--max", "max_proposals", default=30, show_default=True, type=click.IntRange(min=1), metavar="N",
+              help="Proposals at most.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per proposal instead of YAML.")
+@_packs
+def mine(log: str, fmt: str, columns: tuple[str, ...], progress: bool, min_support: int, max_proposals: int,
+         as_json: bool, intents: str | None, replies: str | None, tags: str | None, shop: str | None) -> None:
+    """Propose rules from the messages no pack answered."""
+    from .mine import mine as mine_proposals
+    from .mine import pack_hints, unanswered_messages
+    from .packs import load_packs
+    from .sources import PackSources
+
+    engine = _engine(intents, replies, tags, shop)
+    with _log_lines(log, fmt, columns, "mine", progress) as lines:
+        unanswered = unanswered_messages(lines, engine)
+    packs = load_packs(PackSources.of(intents=intents, tags=tags, replies=replies, shop=shop))
+    proposals = mine_proposals(unanswered, packs, min_support=min_support, max_proposals=max_proposals,
+                               hints=pack_hints(unanswered, engine))
+    if as_json:
+        for proposal in proposals:
+            _write_json(proposal.to_dict())
+        return
+    total = sum(unanswered.values())
+    click.echo(f"# {len(proposals)} proposal{'s' if len(proposals) != 1 else ''} from {total:,} "
+               f"message{'s' if total != 1 else ''} without an intent; nothing was written into the packs\n")
+    click.echo("\n".join(p.to_yaml() for p in proposals), nl=False)
 
 
 # -- suggest check ---------------------------------------------------------------------------
