@@ -159,6 +159,11 @@ class Engine:
             self._state = new_state  # one assignment: readers see old or new, never a mix
 
     @property
+    def sources(self) -> PackSources:
+        """Where this engine's packs come from."""
+        return self._sources
+
+    @property
     def intent_ids(self) -> tuple[str, ...]:
         return tuple(rs.id for rs in self._state.intent_sets)
 

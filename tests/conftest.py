@@ -90,3 +90,23 @@ def broken_intents(tmp_path: Path) -> tuple[Path, Path]:
     # An unclosed flow sequence: a YAML syntax error, reported with a line number.
     target.write_text("id: shipping\nthreshold: 0.5\nkeywords: [包邮, 发货\n", encoding="utf-8")
     return folder, target
+
+
+def write_stand_in_packs(root: Path, intents: dict[str, str]) -> dict[str, Path]:
+    """Small packs of a test's own under ``root``: intent packs from ``intents`` (id -> YAML),
+    one reply each, one customer type. For tests whose figures must not move when the
+    bundled packs are tuned. Returns the folders as Engine/CLI arguments."""
+    folders = {name: root / name for name in ("intents", "replies", "tags")}
+    for folder in folders.values():
+        folder.mkdir(parents=True)
+    for name, text in intents.items():
+        (folders["intents"] / f"{name}.yaml").write_text(text, encoding="utf-8")
+        (folders["replies"] / f"{name}.yaml").write_text(
+            f"intent: {name}\nreplies:\n  - {{id: {name}.a, text: 亲，好的}}\n", encoding="utf-8")
+    (folders["tags"] / "irritable.yaml").write_text("id: irritable\nkeywords: [垃圾]\n", encoding="utf-8")
+    shutil.copy(bundled_dir("replies") / "shop.yaml", folders["replies"] / "shop.yaml")
+    return folders
+
+
+def pack_args(folders: dict[str, Path]) -> list[str]:
+    return [arg for name, folder in folders.items() for arg in (f"--{name}", str(folder))]

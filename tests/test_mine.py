@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import invoke
+from conftest import invoke, pack_args, write_stand_in_packs
 
 from suggest.mine import mine, template_regex
 from suggest.packs import PackSet
@@ -100,18 +100,20 @@ def test_too_little_support_proposes_nothing() -> None:
 
 
 def test_cli_mine_prints_snippets_and_writes_nothing(tmp_path: Path) -> None:
+    # stand-in packs: which lines go unanswered must not move as the bundled packs grow
+    folders = write_stand_in_packs(tmp_path / "packs", {"shipping": "id: shipping\nkeywords: [包邮, 发货]\n"})
     rows = [{"session": f"s{i}", "text": t} for i, (t, n) in enumerate(UNANSWERED.items()) for _ in range(n)]
     rows.insert(0, {"session": "s0", "role": "agent", "text": "亲，请问有什么可以帮您"})
     log = tmp_path / "chats.jsonl"
     log.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
-    result = invoke(["mine", str(log), "--min-support", "3"])
+    result = invoke(["mine", *pack_args(folders), str(log), "--min-support", "3"])
     assert result.exit_code == 0, result.stderr
     snippets = [s for s in result.stdout.split("\n\n") if s.strip() and not s.startswith("# 0")]
     parsed = [yaml.safe_load(s) for s in snippets[1:]]
     assert parsed and all({"id", "templates", "examples"} <= set(p) for p in parsed)
     assert any("取不" in p["templates"][0] for p in parsed)
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
-    as_json = invoke(["mine", str(log), "--min-support", "3", "--json"])
+    as_json = invoke(["mine", *pack_args(folders), str(log), "--min-support", "3", "--json"])
     assert as_json.exit_code == 0 and [json.loads(line)["templates"] for line in as_json.stdout.splitlines()] == \
         [p["templates"] for p in parsed]
