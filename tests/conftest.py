@@ -80,3 +80,78 @@ def broken_intents(tmp_path: Path) -> tuple[Path, Path]:
     # An unclosed flow sequence: a YAML syntax error, reported with a line number.
     target.write_text("id: shipping\nthreshold: 0.5\nkeywords: [包邮, 发货\n", encoding="utf-8")
     return folder, target
+
+
+# -- a real `suggest serve` process (tests/test_serve*.py) ------------------------------------
+
+class Server:
+    """A `suggest serve` process on a free loopback port."""
+
+    def __init__(self, process: subprocess.Popen[bytes], url: str, packs: Path, log: Path) -> None:
+        self.process, self.url, self.packs, self.log = process, url, packs, log
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(folder: Path, *extra: str, env: dict[str, str] | None = None) -> Server:
+    """Start `suggest serve` on copies of the bundled packs under ``folder``; waits for /healthz."""
+    import time
+
+    import httpx
+
+    packs_dir = folder / "packs"
+    for name in ("intents", "tags", "replies"):
+        if not (packs_dir / name).exists():
+            shutil.copytree(bundled_dir(name), packs_dir / name)
+    port = free_port()
+    log = folder / f"serve-{port}.log"
+    args = [sys.executable, "-m", "suggest", "serve", "--port", str(port), "--intents", str(packs_dir / "intents"),
+            "--tags", str(packs_dir / "tags"), "--replies", str(packs_dir / "replies"), *extra]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                                   env={**os.environ, **(env or {})})
+    server = Server(process, f"http://127.0.0.1:{port}", packs_dir, log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"suggest serve ended at start:\n{server.log_text()}")
+        try:
+            if httpx.get(server.url + "/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    stop_server(server)
+    raise RuntimeError(f"suggest serve did not answer within 60 s:\n{server.log_text()}")
+
+
+def stop_server(server: Server, timeout: float = 20) -> int:
+    import signal
+
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait(5)
+    return server.process.returncode
+
+
+@pytest.fixture(scope="session")
+def server(_private_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One `suggest serve` for the session (no token; a 1 s read timeout to test slow clients)."""
+    for module in ("fastapi", "uvicorn", "httpx"):
+        pytest.importorskip(module)
+    running = start_server(tmp_path_factory.mktemp("serve"), "--read-timeout", "1", "--grace", "5")
+    yield running
+    stop_server(running)
