@@ -102,20 +102,25 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_server(folder: Path, *extra: str, env: dict[str, str] | None = None) -> Server:
-    """Start `suggest serve` on copies of the bundled packs under ``folder``; waits for /healthz."""
+def start_server(folder: Path, *extra: str, env: dict[str, str] | None = None, copy_packs: bool = True) -> Server:
+    """Start `suggest serve` (on copies of the bundled packs under ``folder``); waits for /healthz.
+
+    Without ``copy_packs`` it serves the bundled packs, whose compiled program is cached already.
+    """
     import time
 
     import httpx
 
     packs_dir = folder / "packs"
-    for name in ("intents", "tags", "replies"):
-        if not (packs_dir / name).exists():
-            shutil.copytree(bundled_dir(name), packs_dir / name)
+    pack_options: list[str] = []
+    if copy_packs:
+        for name in ("intents", "tags", "replies"):
+            if not (packs_dir / name).exists():
+                shutil.copytree(bundled_dir(name), packs_dir / name)
+            pack_options += [f"--{name}", str(packs_dir / name)]
     port = free_port()
     log = folder / f"serve-{port}.log"
-    args = [sys.executable, "-m", "suggest", "serve", "--port", str(port), "--intents", str(packs_dir / "intents"),
-            "--tags", str(packs_dir / "tags"), "--replies", str(packs_dir / "replies"), *extra]
+    args = [sys.executable, "-m", "suggest", "serve", "--port", str(port), *pack_options, *extra]
     with open(log, "wb") as out:
         process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
                                    env={**os.environ, **(env or {})})
