@@ -176,16 +176,16 @@ def _decode(data: bytes, file: str, encoding: str) -> str:
     if data.startswith(codecs.BOM_UTF8):
         data, encoding = data[len(codecs.BOM_UTF8):], "utf-8"
     tries = ("utf-8", "gbk") if encoding == "auto" else (encoding,)
+    furthest = -1  # the reading that got furthest says where the file goes wrong
     for name in tries:
         try:
             return data.decode(name)
         except UnicodeDecodeError as exc:
-            if name == tries[-1]:
-                line = data.count(b"\n", 0, exc.start) + 1
-                what = " or ".join(tries)
-                raise QianniuError(file, line, f"the file is not {what} text (byte 0x{data[exc.start]:02x}); "
-                                               "save it again as UTF-8 or GBK") from None
-    raise AssertionError("unreachable")  # pragma: no cover
+            furthest = max(furthest, exc.start)
+    line = data.count(b"\n", 0, furthest) + 1
+    what = " or ".join(t.upper() for t in tries)
+    raise QianniuError(file, line, f"the file is not {what} text (byte 0x{data[furthest]:02x}); "
+                                   "save it again as UTF-8 or GBK")
 
 
 def _columns(header: list[str], file: str) -> dict[str, int]:

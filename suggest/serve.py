@@ -16,6 +16,7 @@ traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -31,7 +32,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -191,6 +192,7 @@ class PacksOut(BaseModel):
     loaded_at: float = Field(description="Unix time of the last (re)load.")
     load_ms: float
     reloads: int
+    worker: int = Field(description="The process id of the worker that answered.")
 
 
 class HealthOut(BaseModel):
@@ -223,6 +225,8 @@ class PackHolder:
         self.engine = engine if engine is not None else Engine(**settings.engine_args())
         self._lock = threading.Lock()
         self.reloads = 0
+        # the generation file's content this worker's packs are up to date with (several workers)
+        self.generation_seen = _read_generation(settings.generation_file) if settings.generation_file else ""
         self.info = self._describe(load_seconds if engine is not None else time.perf_counter() - started)
 
     def _describe(self, seconds: float) -> PacksOut:
@@ -236,7 +240,8 @@ class PackHolder:
                         .fingerprint()[:16], intents=list(self.engine.intent_ids), tags=list(self.engine.tag_ids),
                         names=names, counts=PackCounts(intents=len(self.engine.intent_ids),
                                                        tags=len(self.engine.tag_ids), replies=replies),
-                        loaded_at=time.time(), load_ms=round(seconds * 1000, 1), reloads=self.reloads)
+                        loaded_at=time.time(), load_ms=round(seconds * 1000, 1), reloads=self.reloads,
+                        worker=os.getpid())
 
     def reload(self) -> PacksOut:
         """Re-read the packs; raises PackError (the old packs stay) when they are broken."""
@@ -404,7 +409,7 @@ def create_app(settings: Settings, engine: Engine | None = None, load_seconds: f
 
     @app.post("/v1/analyze", response_model=AnalysisOut, responses=_ERRORS,
               summary="Intents, buyer types and replies for one message")
-    def analyze(body: AnalyzeRequest) -> Response:
+    async def analyze(body: AnalyzeRequest) -> Response:
         history = history_of(body.history)
         if isinstance(history, Response):
             return history
@@ -415,7 +420,7 @@ def create_app(settings: Settings, engine: Engine | None = None, load_seconds: f
 
     @app.post("/v1/explain", response_model=ExplanationOut, responses=_ERRORS,
               summary="Every rule that fired or nearly fired")
-    def explain(body: ExplainRequest) -> Response:
+    async def explain(body: ExplainRequest) -> Response:
         history = history_of(body.history)
         if isinstance(history, Response):
             return history
@@ -426,7 +431,7 @@ def create_app(settings: Settings, engine: Engine | None = None, load_seconds: f
 
     @app.post("/v1/review", response_model=ReviewOut, responses=_ERRORS,
               summary="Check an agent's draft reply")
-    def review(body: ReviewRequest) -> Response:
+    async def review(body: ReviewRequest) -> Response:
         try:
             return _json(holder.engine.review(body.draft, body.buyer_message).to_dict())
         except InputError as exc:
@@ -453,7 +458,7 @@ def create_app(settings: Settings, engine: Engine | None = None, load_seconds: f
         return StreamingResponse(records(), media_type="application/x-ndjson")
 
     @app.get("/v1/packs", response_model=PacksOut, responses=_ERRORS, summary="The packs being served")
-    def packs() -> Response:
+    async def packs() -> Response:
         return _json(holder.info.model_dump())
 
     @app.post("/v1/reload", response_model=PacksOut, summary="Re-read the packs",
@@ -464,11 +469,12 @@ def create_app(settings: Settings, engine: Engine | None = None, load_seconds: f
             info = await run_in_threadpool(holder.reload)
         except PackError as exc:
             return _error(409, "the packs are broken; the old packs keep answering", problem_lines(exc))
-        _tell_siblings(settings)
+        if settings.generation_file:  # several workers: the others reload too
+            holder.generation_seen = bump_generation(settings.generation_file)
         return _json(info.model_dump())
 
     @app.get("/healthz", response_model=HealthOut, summary="Liveness (no token needed)")
-    def healthz() -> Response:
+    async def healthz() -> Response:
         return _json({"status": "ok"})
 
     @app.get("/", include_in_schema=False)
@@ -505,21 +511,18 @@ def _honest_openapi(app: FastAPI) -> None:
 
 # -- reloading on a signal, and with several workers -----------------------------------------------
 
-def _tell_siblings(settings: Settings) -> None:
-    """With several workers: bump the generation file so the others reload too."""
-    if settings.generation_file:
-        bump_generation(settings.generation_file)
-
-
-def bump_generation(path: str) -> None:
+def bump_generation(path: str) -> str:
+    """Tell every worker watching ``path`` to reload; returns the new content."""
     file = Path(path)
     try:
         current = int(file.read_text(encoding="utf-8") or "0")
     except (OSError, ValueError):
         current = 0
+    new = f"{current + 1}"
     temporary = file.with_suffix(f".{os.getpid()}")
-    temporary.write_text(str(current + 1), encoding="utf-8")
+    temporary.write_text(new, encoding="utf-8")
     temporary.replace(file)  # atomic: a watcher never reads half a number
+    return new
 
 
 def _read_generation(path: str) -> str:
@@ -554,10 +557,8 @@ def _lifespan(holder: PackHolder) -> Callable[[FastAPI], Any]:
             def on_hup() -> None:
                 asyncio.ensure_future(run_in_threadpool(_reload_logged, holder, "SIGHUP"))
 
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals on this loop
                 loop.add_signal_handler(signal.SIGHUP, on_hup)
-            except (NotImplementedError, RuntimeError):  # pragma: no cover - no signals here
-                pass
         yield
         for task in tasks:
             task.cancel()
@@ -566,12 +567,11 @@ def _lifespan(holder: PackHolder) -> Callable[[FastAPI], Any]:
 
 
 async def _watch_generation(holder: PackHolder, path: str) -> None:
-    seen = _read_generation(path)
     while True:
         await asyncio.sleep(0.5)
         now = _read_generation(path)
-        if now != seen:
-            seen = now
+        if now != holder.generation_seen:  # not when this worker bumped it itself
+            holder.generation_seen = now
             await run_in_threadpool(_reload_logged, holder, "reload asked by another worker")
 
 
@@ -638,4 +638,10 @@ def run(settings: Settings, host: str, port: int, workers: int, grace: float, en
             def handle_hup(self) -> None:  # reload the packs in every worker, do not restart them
                 bump_generation(generation)
 
-        Supervisor(config, target=uvicorn.Server(config).run, sockets=[config.bind_socket()]).run()
+        import inspect
+
+        sockets = [config.bind_socket()]
+        if "target" in inspect.signature(Multiprocess.__init__).parameters:  # uvicorn before 0.36 or so
+            Supervisor(config, target=uvicorn.Server(config).run, sockets=sockets).run()  # type: ignore[call-arg]
+        else:
+            Supervisor(config, sockets=sockets).run()

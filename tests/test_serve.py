@@ -253,23 +253,31 @@ def test_sighup_reloads_the_packs(server: Server) -> None:
 
 # -- token, binding, shutdown -------------------------------------------------------------------------
 
-def test_token_protects_everything_but_healthz_and_the_static_page(tmp_path: Path) -> None:
-    guarded = start_server(tmp_path, env={"SUGGEST_TOKEN": "s3cret-token"}, copy_packs=False)
-    try:
-        assert httpx.get(guarded.url + "/healthz").status_code == 200
-        assert httpx.get(guarded.url + "/").status_code == 200  # the page asks for the token itself
-        for method, path in (("POST", "/v1/analyze"), ("GET", "/v1/packs"), ("POST", "/v1/reload"),
-                             ("GET", "/openapi.json"), ("POST", "/v1/batch")):
-            response = httpx.request(method, guarded.url + path, json={"text": "包邮吗"})
-            assert_error(response, 401)
-            wrong = httpx.request(method, guarded.url + path, json={"text": "包邮吗"},
-                                  headers={"authorization": "Bearer s3cret-tokem"})
-            assert_error(wrong, 401)
-        right = httpx.post(guarded.url + "/v1/analyze", json={"text": "包邮吗"},
-                           headers={"authorization": "Bearer s3cret-token"})
-        assert right.status_code == 200 and right.json()["intents"][0]["id"] == "shipping"
-    finally:
-        assert stop_server(guarded) == 0
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory, server: Server) -> Any:
+    """A second server: two workers, a token from SUGGEST_TOKEN, the bundled packs."""
+    running = start_server(tmp_path_factory.mktemp("guarded"), "--workers", "2", env={"SUGGEST_TOKEN": TOKEN},
+                           copy_packs=False)
+    yield running
+    assert stop_server(running) == 0
+
+
+def test_token_protects_everything_but_healthz_and_the_static_page(guarded: Server) -> None:
+    assert httpx.get(guarded.url + "/healthz").status_code == 200
+    assert httpx.get(guarded.url + "/").status_code == 200  # the page asks for the token itself
+    for method, path in (("POST", "/v1/analyze"), ("GET", "/v1/packs"), ("POST", "/v1/reload"),
+                         ("GET", "/openapi.json"), ("POST", "/v1/batch")):
+        response = httpx.request(method, guarded.url + path, json={"text": "包邮吗"})
+        assert_error(response, 401)
+        wrong = httpx.request(method, guarded.url + path, json={"text": "包邮吗"},
+                              headers={"authorization": "Bearer s3cret-tokem"})
+        assert_error(wrong, 401)
+    right = httpx.post(guarded.url + "/v1/analyze", json={"text": "包邮吗"},
+                       headers={"authorization": f"Bearer {TOKEN}"})
+    assert right.status_code == 200 and right.json()["intents"][0]["id"] == "shipping"
 
 
 def test_refuses_a_public_bind_without_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -302,3 +310,23 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0(tmp_path: Path) -> N
         assert running.process.wait(30) == 0
     finally:
         stop_server(running)
+
+
+def test_with_two_workers_a_reload_reaches_both(guarded: Server) -> None:
+    auth = {"authorization": f"Bearer {TOKEN}"}
+
+    def reloads_by_worker(wanted: int) -> dict[int, int]:
+        seen: dict[int, int] = {}
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (len(seen) < 2 or min(seen.values()) < wanted):
+            info = httpx.get(guarded.url + "/v1/packs", headers=auth).json()  # a new connection each time
+            seen[info["worker"]] = info["reloads"]
+        return seen
+
+    before = reloads_by_worker(0)
+    assert len(before) == 2 and set(before.values()) == {0}
+    assert httpx.post(guarded.url + "/v1/reload", headers=auth, timeout=60).status_code == 200
+    assert sorted(reloads_by_worker(1).values()) == [1, 1]  # the one that answered, and the other
+    os.kill(guarded.process.pid, signal.SIGHUP)  # to the supervisor: every worker reloads, none restarts
+    assert sorted(reloads_by_worker(2).values()) == [2, 2]
+    assert set(reloads_by_worker(2)) == set(before)  # the same two processes
