@@ -217,7 +217,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 # -- pack state ------------------------------------------------------------------------------
 
 class PackHolder:
-    """The engine and what GET /v1/packs says about its packs; reloads one at a time."""
+    """The engine and what GET /v1/packs says about its packs; reloads one at a time.
+
+    The description reads the pack files a second time (for the Chinese names
+    and reply counts), so it is made when first asked for, not at start-up.
+    """
 
     def __init__(self, settings: Settings, engine: Engine | None = None, load_seconds: float = 0.0) -> None:
         self.settings = settings
@@ -225,32 +229,40 @@ class PackHolder:
         self.engine = engine if engine is not None else Engine(**settings.engine_args())
         self._lock = threading.Lock()
         self.reloads = 0
+        self._loaded = (time.time(), load_seconds if engine is not None else time.perf_counter() - started)
+        self._info: PacksOut | None = None
         # the generation file's content this worker's packs are up to date with (several workers)
         self.generation_seen = _read_generation(settings.generation_file) if settings.generation_file else ""
-        self.info = self._describe(load_seconds if engine is not None else time.perf_counter() - started)
 
-    def _describe(self, seconds: float) -> PacksOut:
+    def info(self) -> PacksOut:
+        with self._lock:
+            if self._info is None:
+                self._info = self._describe()
+            return self._info
+
+    def _describe(self) -> PacksOut:
         from .packs import load_packs
         from .sources import PackSources
 
-        packs = load_packs(PackSources.of(**self.settings.engine_args()))
+        sources = PackSources.of(**self.settings.engine_args())
+        packs = load_packs(sources)
         names = {p["id"]: p.get("zh", p["id"]) for p in packs.intents + packs.tags}
         replies = sum(len(p["replies"]) for p in packs.replies)
-        return PacksOut(version=__version__, fingerprint=PackSources.of(**self.settings.engine_args())
-                        .fingerprint()[:16], intents=list(self.engine.intent_ids), tags=list(self.engine.tag_ids),
-                        names=names, counts=PackCounts(intents=len(self.engine.intent_ids),
-                                                       tags=len(self.engine.tag_ids), replies=replies),
-                        loaded_at=time.time(), load_ms=round(seconds * 1000, 1), reloads=self.reloads,
+        intents, tags = list(self.engine.intent_ids), list(self.engine.tag_ids)
+        loaded_at, seconds = self._loaded
+        return PacksOut(version=__version__, fingerprint=sources.fingerprint()[:16], intents=intents, tags=tags,
+                        names=names, counts=PackCounts(intents=len(intents), tags=len(tags), replies=replies),
+                        loaded_at=loaded_at, load_ms=round(seconds * 1000, 1), reloads=self.reloads,
                         worker=os.getpid())
 
-    def reload(self) -> PacksOut:
+    def reload(self) -> None:
         """Re-read the packs; raises PackError (the old packs stay) when they are broken."""
         with self._lock:
             started = time.perf_counter()
             self.engine.reload()
             self.reloads += 1
-            self.info = self._describe(time.perf_counter() - started)
-            return self.info
+            self._loaded = (time.time(), time.perf_counter() - started)
+            self._info = None
 
 
 def problem_lines(exc: PackError) -> list[str]:
@@ -459,19 +471,19 @@ def create_app(settings: Settings, engine: Engine | None = None, load_seconds: f
 
     @app.get("/v1/packs", response_model=PacksOut, responses=_ERRORS, summary="The packs being served")
     async def packs() -> Response:
-        return _json(holder.info.model_dump())
+        return _json((await run_in_threadpool(holder.info)).model_dump())
 
     @app.post("/v1/reload", response_model=PacksOut, summary="Re-read the packs",
               responses={**_ERRORS, 409: {"model": ErrorOut,
                                           "description": "The packs are broken; the old ones keep answering"}})
     async def reload() -> Response:
         try:
-            info = await run_in_threadpool(holder.reload)
+            await run_in_threadpool(holder.reload)
         except PackError as exc:
             return _error(409, "the packs are broken; the old packs keep answering", problem_lines(exc))
         if settings.generation_file:  # several workers: the others reload too
             holder.generation_seen = bump_generation(settings.generation_file)
-        return _json(info.model_dump())
+        return _json((await run_in_threadpool(holder.info)).model_dump())
 
     @app.get("/healthz", response_model=HealthOut, summary="Liveness (no token needed)")
     async def healthz() -> Response:
@@ -539,7 +551,7 @@ def _reload_logged(holder: PackHolder, why: str) -> bool:
         log.error("%s: the packs are broken; the old packs keep answering:\n%s", why,
                   "\n".join(problem_lines(exc)))
         return False
-    log.warning("%s: packs reloaded (%s)", why, holder.info.fingerprint)
+    log.warning("%s: packs reloaded (%d reloads)", why, holder.reloads)
     return True
 
 

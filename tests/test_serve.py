@@ -295,18 +295,28 @@ def test_broken_packs_stop_serve_before_it_binds(broken_intents: tuple[Path, Pat
 
 def test_sigterm_finishes_the_request_in_flight_and_exits_0(tmp_path: Path) -> None:
     running = start_server(tmp_path, "--grace", "20", copy_packs=False)
-    lines = b'{"text": "\xe5\x8c\x85\xe9\x82\xae\xe5\x90\x97 \xe5\x87\xa0\xe5\xa4\xa9\xe8\x83\xbd\xe5\x88\xb0"}\n' * 3000
-    got: list[int] = []
+    host, port = running.url.removeprefix("http://").split(":")
+    body = json.dumps({"text": "包邮吗 几天能到"}, ensure_ascii=False).encode("utf-8")
     try:
-        with httpx.stream("POST", running.url + "/v1/batch", content=lines, timeout=60) as response:
-            assert response.status_code == 200
-            for line in response.iter_lines():
-                if not line:
-                    continue
-                got.append(json.loads(line)["line"])
-                if len(got) == 10:
-                    running.process.send_signal(signal.SIGTERM)  # mid-stream
-        assert got == list(range(1, 3001))
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            # a request in flight: headers and half the body sent when SIGTERM comes
+            raw.sendall(b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:10])
+            time.sleep(0.3)
+            running.process.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            with pytest.raises(httpx.HTTPError):  # no new connections once it is stopping
+                httpx.get(running.url + "/healthz", timeout=2)
+            raw.sendall(body[10:])
+            answer = b""
+            while True:
+                piece = raw.recv(65536)
+                if not piece:
+                    break
+                answer += piece
+        head, _, payload = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), answer[:200]
+        assert json.loads(payload)["intents"][0]["id"] == "shipping"
         assert running.process.wait(30) == 0
     finally:
         stop_server(running)

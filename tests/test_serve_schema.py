@@ -55,7 +55,7 @@ def test_no_server_error_and_answers_match_the_schema(server: Server, mode: Gene
 
 
         @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def call(case: Any) -> None:
             case.call_and_validate(checks=CHECKS)
 
