@@ -698,7 +698,7 @@ after the requests in flight (up to --grace seconds).""")
 @click.option("--max-history", default=100, show_default=True, type=click.IntRange(0), metavar="N",
               help="Most history items a request may send (400 beyond it).")
 @click.option("--read-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1), metavar="S",
-              help="Seconds a client may pause while sending its body (408 beyond it).")
+              help="Seconds a client may take to send its whole body (408 beyond it).")
 @click.option("--grace", default=10.0, show_default=True, type=click.FloatRange(0), metavar="S",
               help="On SIGTERM, seconds the requests in flight get to finish.")
 @_packs

@@ -46,7 +46,7 @@ log = logging.getLogger("suggest.serve")
 
 MAX_BODY = 1024 * 1024  # bytes; a message is read up to 2000 characters anyway
 MAX_HISTORY_ITEMS = 100  # the engine reads the last 10; more is a client bug, not a chat
-READ_TIMEOUT = 10.0  # seconds a client may take between two pieces of its body
+READ_TIMEOUT = 10.0  # seconds a client may take to send its whole body
 MAX_TOP = 50
 # The console is static: these names, and only these, are served (no path comes from a request).
 CONSOLE_FILES = {"index.html": "text/html; charset=utf-8", "console.js": "text/javascript; charset=utf-8",
@@ -291,8 +291,8 @@ async def _send_error(send: Send, status: int, message: str, headers: list[tuple
 class Guard:
     """ASGI middleware: the token check, then the whole body read within limits before the app runs.
 
-    Reading the body here (at most ``max_body`` bytes, each piece within
-    ``read_timeout``) means a chunked body cannot slip past the size limit and
+    Reading the body here (at most ``max_body`` bytes, all of it within
+    ``read_timeout`` seconds) means a chunked body cannot slip past the size limit and
     a slow client gets a 408 instead of holding a handler.
     """
 
@@ -322,9 +322,11 @@ class Guard:
         chunks: list[bytes] = []
         size = 0
         more = scope["method"] not in ("GET", "HEAD")
+        # the whole body is due within read_timeout: one byte every few seconds does not hold a handler
+        deadline = time.monotonic() + self.settings.read_timeout
         while more:
             try:
-                message = await asyncio.wait_for(receive(), timeout=self.settings.read_timeout)
+                message = await asyncio.wait_for(receive(), timeout=max(0.0, deadline - time.monotonic()))
             except TimeoutError:
                 await _send_error(send, 408, f"the body did not arrive within {self.settings.read_timeout:g} s")
                 return
@@ -630,8 +632,10 @@ def run(settings: Settings, host: str, port: int, workers: int, grace: float, en
     """Serve until SIGTERM/SIGINT; in-flight requests get ``grace`` seconds to finish."""
     import uvicorn
 
+    # limit_concurrency: past that many connections and requests at once, a 503 instead of a pile-up
     common: dict[str, Any] = {"host": host, "port": port, "timeout_graceful_shutdown": grace,
-                              "log_level": log_level, "server_header": False, "timeout_keep_alive": 5}
+                              "log_level": log_level, "server_header": False, "timeout_keep_alive": 5,
+                              "limit_concurrency": 1000}
     if workers <= 1:
         _server_class()(uvicorn.Config(create_app(settings, engine, load_seconds), **common)).run()
         return

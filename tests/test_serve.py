@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -142,20 +143,42 @@ def test_body_over_the_limit_is_413_declared_or_chunked(server: Server) -> None:
     assert_error(httpx.post(server.url + "/v1/batch", content=b'{"text": "x"}\n' * 100_000), 413)
 
 
-def test_a_slow_client_gets_408(server: Server) -> None:
+def read_answer(raw: socket.socket) -> bytes:
+    answer = b""
+    while True:
+        try:
+            piece = raw.recv(4096)
+        except ConnectionResetError:
+            break
+        if not piece:
+            break
+        answer += piece
+    return answer
+
+
+@pytest.mark.parametrize("trickle", [False, True])
+def test_a_slow_client_gets_408(server: Server, trickle: bool) -> None:
+    """A body that stops coming, or comes a byte at a time: the whole body is due in 1 s here."""
     host, port = server.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as raw:
         raw.sendall(b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                     b"Content-Length: 100\r\n\r\n{\"text\": ")
         started = time.monotonic()
-        answer = b""
-        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
-            piece = raw.recv(4096)
-            if not piece:
-                break
-            answer += piece
+        if trickle:
+            # a byte every 0.25 s for up to 4 s: each piece in time, the whole body not
+            for _ in range(16):
+                if select.select([raw], [], [], 0.25)[0]:
+                    break  # the server answered
+                try:
+                    raw.sendall(b" ")
+                except OSError:
+                    break
+        else:
+            select.select([raw], [], [], 10)
+        answered_after = time.monotonic() - started
+        answer = read_answer(raw)
     assert answer.startswith(b"HTTP/1.1 408"), answer
-    assert time.monotonic() - started < 5  # the server's --read-timeout is 1 s
+    assert answered_after < 2.5  # the server's --read-timeout is 1 s, for the whole body
     assert b'"error"' in answer
 
 
