@@ -113,20 +113,22 @@ def phrases_from_packs(intents: str | Path | None = None, replies: str | Path | 
     intents_in_order = list(dict.fromkeys(p["intent"] for p in reply_packs))
     prefixes = _prefixes([(i, names.get(i, i)) for i in intents_in_order])
     # codes kept from an import first, so a new reply never takes one of them
+    # (the first reply to claim a code keeps it: shipping.qn_a1 and size.qn_a1 cannot both be a1)
     used: set[str] = set()
+    kept_codes: dict[str, str] = {}
     for pack in reply_packs:
         for reply in pack["replies"]:
             kept = _IMPORTED_ID.search(reply["id"])
-            if kept:
+            if kept and kept.group(1) not in used:
                 used.add(kept.group(1))
+                kept_codes[reply["id"]] = kept.group(1)
     counters: dict[str, int] = {}
     out: list[Phrase] = []
     for pack in reply_packs:
         intent = pack["intent"]
         for reply in pack["replies"]:
-            kept = _IMPORTED_ID.search(reply["id"])
-            if kept:
-                code = kept.group(1)
+            if reply["id"] in kept_codes:
+                code = kept_codes[reply["id"]]
             else:
                 while True:
                     counters[intent] = counters.get(intent, 0) + 1

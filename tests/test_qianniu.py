@@ -120,6 +120,19 @@ def test_round_trip_gives_the_same_phrases(tmp_path: Path) -> None:
     assert rows(second) == rows(first)  # the same codes, phrases and groups, in the same order
 
 
+def test_codes_stay_unique_when_imported_codes_collide(tmp_path: Path) -> None:
+    replies = tmp_path / "replies"
+    replies.mkdir()
+    for intent in ("shipping", "size"):
+        (replies / f"{intent}.yaml").write_text(
+            f"intent: {intent}\nreplies:\n  - {{id: {intent}.qn_a1, text: 亲，{intent}的回复}}\n"
+            f"  - {{id: {intent}.plain, text: 亲，{intent}的另一条}}\n", encoding="utf-8")
+    phrases = phrases_from_packs(replies=replies)
+    codes = [p.code for p in phrases]
+    assert len(set(codes)) == len(codes) == 4
+    assert codes.count("a1") == 1
+
+
 def test_import_refuses_to_overwrite_packs(tmp_path: Path) -> None:
     source = tmp_path / "shop.csv"
     source.write_text(SHOP_EXPORT, encoding="utf-8")
