@@ -160,3 +160,15 @@ def server(_private_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     running = start_server(tmp_path_factory.mktemp("serve"), "--read-timeout", "1", "--grace", "5")
     yield running
     stop_server(running)
+
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture(scope="session")
+def guarded(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A second `suggest serve`: two workers, a token from SUGGEST_TOKEN, the bundled packs."""
+    running = start_server(tmp_path_factory.mktemp("guarded"), "--workers", "2", env={"SUGGEST_TOKEN": TOKEN},
+                           copy_packs=False)
+    yield running
+    assert stop_server(running) == 0

@@ -15,7 +15,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 webdriver = pytest.importorskip("selenium.webdriver")
 
-from conftest import Server  # noqa: E402
+from conftest import TOKEN, Server  # noqa: E402
 from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -123,3 +123,16 @@ def test_an_empty_message_is_not_sent_and_errors_show_in_the_page(server: Server
     box.send_keys(Keys.ENTER)
     wait(browser, expected_conditions.visibility_of_element_located((By.ID, "error")))
     assert "empty" in browser.find_element(By.ID, "error").text
+
+
+def test_the_page_asks_for_the_token_when_the_server_wants_one(guarded: Server, browser: Any) -> None:
+    browser.get(guarded.url + "/")
+    browser.execute_script("sessionStorage.clear()")
+    browser.refresh()
+    wait(browser, expected_conditions.visibility_of_element_located((By.ID, "token-bar")))
+    browser.find_element(By.ID, "token").send_keys(TOKEN)
+    browser.find_element(By.ID, "token-save").click()
+    wait(browser, expected_conditions.text_to_be_present_in_element((By.ID, "status"), "已载入"))
+    assert not browser.find_element(By.ID, "token-bar").is_displayed()
+    assert ask(browser, "包邮吗")
+    assert "快递物流" in browser.find_element(By.ID, "intents").text

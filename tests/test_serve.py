@@ -19,7 +19,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
-from conftest import Server, invoke, start_server, stop_server  # noqa: E402
+from conftest import TOKEN, Server, invoke, start_server, stop_server  # noqa: E402
 
 from suggest import Engine  # noqa: E402
 from suggest.batch import process_line  # noqa: E402
@@ -275,18 +275,6 @@ def test_sighup_reloads_the_packs(server: Server) -> None:
 
 
 # -- token, binding, shutdown -------------------------------------------------------------------------
-
-TOKEN = "s3cret-token"
-
-
-@pytest.fixture(scope="module")
-def guarded(tmp_path_factory: pytest.TempPathFactory, server: Server) -> Any:
-    """A second server: two workers, a token from SUGGEST_TOKEN, the bundled packs."""
-    running = start_server(tmp_path_factory.mktemp("guarded"), "--workers", "2", env={"SUGGEST_TOKEN": TOKEN},
-                           copy_packs=False)
-    yield running
-    assert stop_server(running) == 0
-
 
 def test_token_protects_everything_but_healthz_and_the_static_page(guarded: Server) -> None:
     assert httpx.get(guarded.url + "/healthz").status_code == 200
