@@ -965,6 +965,132 @@ def chat(buyer: str, as_json: bool, top: int, intents: str | None, replies: str 
         _err(err_style("bye", dim=True))
 
 
+# -- suggest serve ---------------------------------------------------------------------------
+
+@cli.command(epilog="""\b
+Examples:
+  suggest serve                                  http://127.0.0.1:8000/ : the agent console
+  suggest serve --port 9000 --workers 2
+  SUGGEST_TOKEN=s3cret suggest serve --host 0.0.0.0
+  curl -s localhost:8000/v1/analyze -d '{"text": "包邮吗"}' -H 'content-type: application/json'
+
+\b
+Needs the serve extra: pip install 'suggest[serve]'. Endpoints: POST /v1/analyze,
+/v1/explain, /v1/review, /v1/batch (NDJSON), /v1/reload; GET /v1/packs, /healthz,
+/openapi.json, and / (the console). SIGHUP reloads the packs; SIGTERM stops
+after the requests in flight (up to --grace seconds).""")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to bind.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), metavar="N",
+              help="Worker processes (each loads the packs once).")
+@click.option("--token", envvar="SUGGEST_TOKEN", metavar="TOKEN",
+              help="Bearer token every endpoint but /healthz wants (default: $SUGGEST_TOKEN).")
+@click.option("--insecure", is_flag=True, help="Allow binding beyond loopback without a token.")
+@click.option("--max-body", default=1024 * 1024, show_default=True, type=click.IntRange(1), metavar="BYTES",
+              help="Largest request body (413 beyond it).")
+@click.option("--max-history", default=100, show_default=True, type=click.IntRange(0), metavar="N",
+              help="Most history items a request may send (400 beyond it).")
+@click.option("--read-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1), metavar="S",
+              help="Seconds a client may take to send its whole body (408 beyond it).")
+@click.option("--grace", default=10.0, show_default=True, type=click.FloatRange(0), metavar="S",
+              help="On SIGTERM, seconds the requests in flight get to finish.")
+@_packs
+def serve(host: str, port: int, workers: int, token: str | None, insecure: bool, max_body: int,
+          max_history: int, read_timeout: float, grace: float, intents: str | None, replies: str | None,
+          tags: str | None, shop: str | None) -> None:
+    """Serve the engine over HTTP, with the agent console at /."""
+    try:
+        from .serve import Settings, is_loopback, run
+    except ModuleNotFoundError as exc:
+        raise _fail(f"suggest serve needs the serve extra ({exc.name} is missing): "
+                    "pip install 'suggest[serve]'", 2) from None
+    if not token and not is_loopback(host) and not insecure:
+        raise _fail(f"refusing to serve on {host} without a token: set SUGGEST_TOKEN or --token "
+                    "(or pass --insecure to accept anyone who can reach it)", 2)
+    import time
+
+    started = time.perf_counter()
+    engine = _engine(intents, replies, tags, shop)  # broken packs: report them before binding
+    load_seconds = time.perf_counter() - started
+    settings = Settings(intents=intents, replies=replies, tags=tags, shop=shop, token=token or None,
+                        max_body=max_body, max_history=max_history, read_timeout=read_timeout)
+    with _library_errors():
+        run(settings, host, port, workers, grace, engine=engine if workers == 1 else None,
+            load_seconds=load_seconds)
+
+
+# -- suggest export / import (千牛 quick phrases) --------------------------------------------
+
+_ENCODINGS = click.Choice(["utf-8-sig", "utf-8", "gbk"])
+
+
+@cli.command("export", epilog="""\b
+Examples:
+  suggest export --format qianniu quick-phrases.csv
+  suggest export --format qianniu --encoding gbk --shop my-shop.yaml old-qianniu.csv
+
+\b
+Writes the columns 快捷短语编码, 快捷短语, 快捷短语分组: a short code per reply
+(unique, the same on every run), the reply filled from the shop profile, and
+the intent's Chinese name as the group. UTF-8 with BOM unless --encoding gbk;
+a reply GBK cannot hold is listed on stderr and left out (exit status 1).""")
+@click.argument("out", type=click.Path(dir_okay=False, writable=True))
+@click.option("--format", "fmt", type=click.Choice(["qianniu"]), default="qianniu", show_default=True,
+              help="The file format (千牛 quick phrases).")
+@click.option("--encoding", type=_ENCODINGS, default="utf-8-sig", show_default=True,
+              help="utf-8-sig (UTF-8 with BOM) for current 千牛, gbk for older versions.")
+@_packs
+def export_cmd(out: str, fmt: str, encoding: str, intents: str | None, replies: str | None, tags: str | None,
+               shop: str | None) -> None:
+    """Write the reply packs as a 千牛 quick-phrase import file (CSV)."""
+    from .qianniu import phrases_from_packs, write_csv
+
+    with _library_errors():
+        phrases = phrases_from_packs(intents=intents, replies=replies, tags=tags, shop=shop)
+        result = write_csv(phrases, out, encoding=encoding)
+    _err(f"wrote {result.written} quick phrases to {out}")
+    for phrase, bad in result.unencodable:
+        _err(f"not written: {phrase.code} ({phrase.source}): {encoding} cannot hold {bad!r}")
+    if result.unencodable:
+        sys.exit(1)
+
+
+@cli.command("import", epilog="""\b
+Examples:
+  suggest import --format qianniu exported.csv --out my-shop/replies
+  suggest check --replies my-shop/replies
+
+\b
+Each phrase goes to the reply pack of the intent its group names (the
+intent's Chinese name or id); when the group says nothing, to the intent the
+engine reads in the phrase. The rest land in OUT/unsorted.csv for the shop
+to sort. Reads UTF-8 (with or without BOM) or GBK.""")
+@click.argument("file", type=_FILE)
+@click.option("--format", "fmt", type=click.Choice(["qianniu"]), default="qianniu", show_default=True,
+              help="The file format (千牛 quick phrases).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), metavar="DIR",
+              help="Folder for the reply packs (created; existing packs there are not overwritten).")
+@click.option("--encoding", type=click.Choice(["auto", "utf-8", "gbk"]), default="auto", show_default=True,
+              help="The file's encoding (auto: UTF-8 if it decodes, else GBK).")
+@_packs
+def import_cmd(file: str, fmt: str, out_dir: str, encoding: str, intents: str | None, replies: str | None,
+               tags: str | None, shop: str | None) -> None:
+    """Turn a 千牛 quick-phrase export (CSV) into reply packs."""
+    from .qianniu import QianniuError, import_phrases, read_phrases
+
+    engine = _engine(intents, replies, tags, shop)
+    with _library_errors():
+        try:
+            phrases = read_phrases(file, encoding=encoding)
+            result = import_phrases(phrases, out_dir, engine, intents=intents, source_name=file)
+        except QianniuError as exc:
+            raise _fail(str(exc), 2) from None
+    for path, count in result.written:
+        _err(f"wrote {count} replies to {path}")
+    if result.unsorted:
+        _err(f"{result.unsorted} phrases had no intent: sort them in {result.unsorted_file}")
+
+
 def _isatty(stream: Any) -> bool:
     try:
         return bool(stream.isatty())

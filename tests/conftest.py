@@ -110,3 +110,95 @@ def write_stand_in_packs(root: Path, intents: dict[str, str]) -> dict[str, Path]
 
 def pack_args(folders: dict[str, Path]) -> list[str]:
     return [arg for name, folder in folders.items() for arg in (f"--{name}", str(folder))]
+
+
+# -- a real `suggest serve` process (tests/test_serve*.py) ------------------------------------
+
+class Server:
+    """A `suggest serve` process on a free loopback port."""
+
+    def __init__(self, process: subprocess.Popen[bytes], url: str, packs: Path, log: Path) -> None:
+        self.process, self.url, self.packs, self.log = process, url, packs, log
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(folder: Path, *extra: str, env: dict[str, str] | None = None, copy_packs: bool = True) -> Server:
+    """Start `suggest serve` (on copies of the bundled packs under ``folder``); waits for /healthz.
+
+    Without ``copy_packs`` it serves the bundled packs, whose compiled program is cached already.
+    """
+    import time
+
+    import httpx
+
+    packs_dir = folder / "packs"
+    pack_options: list[str] = []
+    if copy_packs:
+        for name in ("intents", "tags", "replies"):
+            if not (packs_dir / name).exists():
+                shutil.copytree(bundled_dir(name), packs_dir / name)
+            pack_options += [f"--{name}", str(packs_dir / name)]
+    port = free_port()
+    log = folder / f"serve-{port}.log"
+    args = [sys.executable, "-m", "suggest", "serve", "--port", str(port), *pack_options, *extra]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                                   env={**os.environ, **(env or {})})
+    server = Server(process, f"http://127.0.0.1:{port}", packs_dir, log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"suggest serve ended at start:\n{server.log_text()}")
+        try:
+            if httpx.get(server.url + "/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    stop_server(server)
+    raise RuntimeError(f"suggest serve did not answer within 60 s:\n{server.log_text()}")
+
+
+def stop_server(server: Server, timeout: float = 20) -> int:
+    import signal
+
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait(5)
+    return server.process.returncode
+
+
+@pytest.fixture(scope="session")
+def server(_private_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One `suggest serve` for the session (no token; a 1 s read timeout to test slow clients)."""
+    for module in ("fastapi", "uvicorn", "httpx"):
+        pytest.importorskip(module)
+    running = start_server(tmp_path_factory.mktemp("serve"), "--read-timeout", "1", "--grace", "5")
+    yield running
+    stop_server(running)
+
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture(scope="session")
+def guarded(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A second `suggest serve`: two workers, a token from SUGGEST_TOKEN, the bundled packs."""
+    running = start_server(tmp_path_factory.mktemp("guarded"), "--workers", "2", env={"SUGGEST_TOKEN": TOKEN},
+                           copy_packs=False)
+    yield running
+    assert stop_server(running) == 0
