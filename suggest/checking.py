@@ -61,12 +61,15 @@ def _shown(pack: dict[str, Any], key_path: str) -> str:
     return f"{format_key_path(prefix)}.{key_path}" if prefix else key_path
 
 
-def _template_lines(pack: dict[str, Any]) -> list[tuple[int, str, tuple[Any, ...]]]:
-    """(index, source, key path) of each of the pack's own templates (not guards)."""
+def _template_lines(pack: dict[str, Any]) -> list[tuple[int, str, str, tuple[Any, ...]]]:
+    """(index, source, name in evidence, key path) of each of the pack's own templates (not guards)."""
+    from .rule_templates import shown_name
+
     out = []
     for i, item in enumerate(pack.get("templates", [])):
         source = item if isinstance(item, str) else item["template"]
-        out.append((i, source, ("templates", i)))
+        agent = None if isinstance(item, str) else item.get("agent")
+        out.append((i, source, shown_name(source, agent), ("templates", i)))
     return out
 
 
@@ -109,8 +112,8 @@ def run_examples(engine: Any, packs: PackSet) -> list[Problem]:
                                                     "overlapping packs (list them under 'also' if intended)",
                                                     "warning"))
             if examples.get("match"):
-                for i, source, key_path in _template_lines(pack):
-                    if source not in fired:
+                for i, source, shown, key_path in _template_lines(pack):
+                    if shown not in fired:
                         problems.append(Problem(pack["_file"], _line(pack, *key_path), _shown(pack, f"templates[{i}]"),
                                                 f"template {source!r} matches none of the pack's "
                                                 "examples.match lines: add the kind of message it was "
@@ -141,7 +144,7 @@ def _positive_classes(pack: dict[str, Any]) -> set[str]:
     from .rule_templates import TemplateSyntaxError, parse
 
     names: set[str] = set()
-    for _i, source, _path in _template_lines(pack):
+    for _i, source, _shown, _path in _template_lines(pack):
         try:
             names.update(name for fragment in parse(source, lambda t: t) for name, _ in fragment)
         except TemplateSyntaxError:

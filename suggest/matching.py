@@ -21,7 +21,7 @@ from rapidfuzz import fuzz
 from .normalize import Normalized, is_emoji
 from .program import Guard, Hit, Need, Program, RuleSet, TemplateRule
 from .results import Evidence, EvidencePart, assemble
-from .rule_templates import OPTIONAL, Occurrences, near_miss
+from .rule_templates import OPTIONAL, Occurrences, near_miss, shown_name
 from .rule_templates import match as match_template
 from .tokenizer import TokenView
 
@@ -172,6 +172,8 @@ class Matcher:
                 anchor = min(required, key=lambda c: (commonness.get(c, 0), c))
                 templates_by_anchor.setdefault(anchor, []).append(number)
         self.templates_by_anchor = {c: tuple(ns) for c, ns in templates_by_anchor.items()}
+        self._shown = [shown_name(rule.source, rule.agent.source if rule.agent else None)
+                       for _index, rule, _required in self.templates]
         # Guards written as templates, per rule set: negations, exclusions.
         self.template_negations: list[list[tuple[TemplateRule, frozenset[str]]]] = [
             [(g.template, frozenset(_required(g.template))) for g in rs.negations if g.template is not None]
@@ -235,6 +237,7 @@ class Matcher:
                     else:
                         self.job_alternatives[job] = tuple(alternatives)
         self.special = [i for i, rt in enumerate(self.runtime) if rt.only or rt.rs.together]
+        self.signalled = [i for i, rs in enumerate(self.rule_sets) if rs.signals and rs.exclude]
         # fuzzy phrases: a phrase typed with a slip or two still shares a pair of
         # neighbouring characters with the message; only those phrases are scored
         self.phrases: list[tuple[str, int, frozenset[str]]] = []  # (phrase, rule set, its chars)
@@ -340,6 +343,13 @@ class Matcher:
             reason = self._excluded(index, text, active, occ)
             if reason is not None:
                 excluded[group_index][rs.id] = reason
+        # a pack that signals (a customer type from punctuation or history) may count with no
+        # rule of its own firing: its exclusions must hold then too
+        for index in self.signalled:
+            if index not in found:
+                reason = self._excluded(index, text, active, occ)
+                if reason is not None:
+                    excluded[self.group_of[index]][self.rule_sets[index].id] = reason
         return Hits(evidence, excluded, near_misses)
 
     def _scan(self, text: str) -> tuple[list[tuple[int, int, str, tuple[tuple[int, float, bool], ...]]],
@@ -421,14 +431,15 @@ class Matcher:
                         result = match_template(rule, occ, memo, avoid=spans)
                 if result is not None:
                     start, end, parts = result
-                    found.setdefault(index, []).append(Hit("template", rule.source, start, end, rule.weight, parts))
+                    found.setdefault(index, []).append(Hit("template", self._shown[number], start, end, rule.weight,
+                                                           parts))
 
     def _template_near_misses(self, text: str, occ: Occurrences, found: dict[int, list[Hit]],
                               near: list[NearMiss]) -> None:
         """Templates that matched all but one fragment (for ``explain``)."""
         fired = {(index, h.pattern) for index, hits in found.items() for h in hits if h.kind == "template"}
-        for index, rule, _required_classes in self.templates:
-            if (index, rule.source) in fired:
+        for number, (index, rule, _required_classes) in enumerate(self.templates):
+            if (index, self._shown[number]) in fired:
                 continue
             missing = near_miss(rule, occ)
             if missing is not None:

@@ -36,6 +36,12 @@ class TemplateSyntaxError(ValueError):
     pass
 
 
+def shown_name(source: str, agent: str | None) -> str:
+    """How a template is named in evidence: one that reads the agent's last message says
+    so, and counts apart from the same template without that condition."""
+    return source if agent is None else f"{source} (agent: {agent})"
+
+
 def literal_class(text: str) -> str:
     return LITERAL + text
 
