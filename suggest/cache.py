@@ -31,7 +31,6 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from .program import Program, decode, encode
-
 from .stopping import signals_held
 
 MAGIC = b"SUGGEST-PROGRAM 2\n"
