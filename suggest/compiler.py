@@ -17,9 +17,10 @@ from typing import Any
 from .normalize import normalize
 from .packs import PackSet
 from .regexinfo import Requirement, requirement
+from .slots import compile_slots
 from .tokenizer import build_prefix_dict
 
-PROGRAM_FORMAT = 9  # bump when the shape of the program changes
+PROGRAM_FORMAT = 10  # bump when the shape of the program changes
 
 
 def is_cjk(char: str) -> bool:
@@ -117,6 +118,7 @@ def compile_program(packs: PackSet) -> dict[str, Any]:
         "tags": tags,
         "replies": replies,
         "shop": dict(packs.shop),
+        "slots": compile_slots(packs.slots),
         "jieba": [freq, total],
         "pinyin": pinyin,
     }

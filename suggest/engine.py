@@ -21,6 +21,8 @@ from .errors import InputError, PackError
 from .matching import Hit, Hits, Matcher, NearMiss, noisy_or, to_evidence
 from .normalize import MAX_INPUT_CHARS, Normalized, normalize
 from .results import Analysis, Evidence, IntentMatch, Reply, TagMatch, assemble
+from .sizechart import SIZE_CHARTS_KEY, SizeCharts
+from .slots import NO_FACTS, SlotFinder
 from .sources import PackSources
 from .tokenizer import Tokenizer
 
@@ -56,6 +58,8 @@ class _State:
         from .replies import ReplyBook
 
         self.replies = ReplyBook(self.reply_packs, self.shop)
+        self.slots = SlotFinder(program["slots"])
+        self.size_charts = SizeCharts(self.shop.get(SIZE_CHARTS_KEY))
         self._history_cache: OrderedDict[str, tuple[IntentMatch, ...]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -191,10 +195,13 @@ class Engine:
         matched = time.perf_counter()
         tags = _tags(state, norm, hits, history, intents)
         stage = state.replies.stage(intents, norm.text)
-        replies: tuple[Reply, ...] = state.replies.choose(intents, tags, stage, top=top, normalized=norm.text)
+        slots = state.slots.find_all(norm, history)
+        facts = state.slots.facts(slots, state.size_charts, (norm.text, *reversed(history))) if slots else NO_FACTS
+        replies: tuple[Reply, ...] = state.replies.choose(intents, tags, stage, top=top, normalized=norm.text,
+                                                          facts=facts)
         done = time.perf_counter()
         return assemble(Analysis, text=text, normalized=norm.text, intents=intents, tags=tags, replies=replies,
-                        stage=stage, truncated=norm.truncated,
+                        slots=slots, stage=stage, truncated=norm.truncated,
                         timings={"intents": matched - started, "total": done - started})
 
     def explain(self, text: str, history: Sequence[str] = ()) -> Explanation:
@@ -212,6 +219,14 @@ class Engine:
                 rows.append(ExplainRow(kind, rs.id, noisy_or(evidence), rs.threshold,
                                        _evidence(norm, evidence), hits.excluded[group].get(rs.id)))
         return Explanation(analysis, tuple(state.tokenizer.tokens(norm.text)), tuple(rows), tuple(hits.near))
+
+    def reply_for(self, intent: str, tags: Sequence[TagMatch] = (), stage: str | None = None) -> Reply | None:
+        """The best reply for one need on its own, with no slots (a fix for a draft)."""
+        return self._state.replies.for_intent(intent, tags, stage)
+
+    def reply_by_id(self, reply_id: str) -> Reply | None:
+        """One reply by its id, filled from the shop profile (None: no such reply, or it needs slots)."""
+        return self._state.replies.by_id(reply_id)
 
     def review(self, draft: str, buyer_message: str | None = None) -> Any:
         """Check an agent's draft reply against what the training material calls wrong."""

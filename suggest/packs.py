@@ -12,7 +12,8 @@ from typing import Any
 
 from .errors import PackError, Problem
 from .schema import INTENT_PACK, REPLY_PACK, SHARED_PACK, SHOP_PROFILE, TAG_PACK, Spec, validate
-from .sources import PackSources, pack_files
+from .sizechart import SIZE_CHARTS_KEY
+from .sources import SLOTS_FILE, PackSources, pack_files
 from .templates import TemplateError, template_fields
 from .yamlfile import YamlDocument, read_yaml
 
@@ -29,6 +30,8 @@ class PackSet:
     shop: dict[str, Any] = field(default_factory=dict)
     # intents/_shared.yaml: exclusions that apply to every intent pack
     shared_exclude: list[str] = field(default_factory=list)
+    # intents/_slots.yaml (validated), or None when it is missing or broken
+    slots: dict[str, Any] | None = None
     # ids of packs that failed validation (already reported)
     broken_ids: set[str] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
@@ -58,6 +61,8 @@ def load_packs(sources: PackSources) -> PackSet:
                 if shared is not None:
                     packs.shared_exclude = list(shared.data.get("exclude", []))
                 continue
+            if path.name == SLOTS_FILE and spec is INTENT_PACK:
+                continue  # the slot extractors (see slots.py), read below, not an intent pack
             doc = _read(path, spec, packs.problems)
             if doc is None:
                 # still known by its id: one broken pack should not make every reference
@@ -86,6 +91,9 @@ def load_packs(sources: PackSources) -> PackSet:
                 packs.replies.append(pack)
     else:
         packs.problems.append(Problem(str(sources.replies), 0, "", "expected a folder of reply packs, found none"))
+    from .slots import read_slots
+
+    packs.slots = read_slots(sources.slots_file(), packs.problems)
     shop_doc = _read(sources.shop, SHOP_PROFILE, packs.problems)
     if shop_doc is not None:
         packs.shop = dict(shop_doc.data)
@@ -128,6 +136,9 @@ def _cross_check(packs: PackSet, shop_doc: YamlDocument | None) -> None:
             if other not in intent_ids:
                 _problem(packs, pack, ("signals", "history_intents", "intents", i),
                          f"expected an intent id, got {other!r}, which no intent pack defines")
+    from .slots import hole_names, slot_problems
+
+    slot_holes = hole_names(packs.slots)
     reply_ids: dict[str, tuple[str, int]] = {}
     for pack in packs.replies:
         if pack["intent"] not in intent_ids:
@@ -155,10 +166,11 @@ def _cross_check(packs: PackSet, shop_doc: YamlDocument | None) -> None:
             if shop_doc is None:
                 continue
             for name in names:
-                if name not in packs.shop:
+                if name == SIZE_CHARTS_KEY or (name not in packs.shop and name not in slot_holes):
                     _problem(packs, pack, ("replies", i, "text"),
-                             f"expected a variable of the shop profile {shop_doc.path}, got {{{name}}}, "
-                             "which it does not define")
+                             f"expected a variable of the shop profile {shop_doc.path} or a slot hole, "
+                             f"got {{{name}}}, which neither defines")
+    packs.problems.extend(slot_problems(packs, shop_doc))
 
 
 def _problem(packs: PackSet, pack: dict[str, Any], key_path: tuple[Any, ...], message: str,

@@ -38,6 +38,21 @@ class Evidence:
                 "text": self.text, "weight": round(self.weight, 3)}
 
 
+@dataclass(frozen=True)
+class Slot:
+    """A fact the buyer gave: 165 (height, cm), 110斤 (weight, 55 kg), 顺丰 (courier)."""
+
+    name: str  # height | weight | size | order_no | courier | ... (intents/_slots.yaml)
+    value: str | int | float  # normalised: cm, kg, yuan, days; 'XL'; '顺丰'
+    text: str  # what the buyer typed
+    start: int  # span in the original text of its message (end exclusive)
+    end: int
+    source: str = "message"  # message | history
+    turns_ago: int = 0  # history: 1 is the buyer's message just before this one
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value, "text": self.text, "span": [self.start, self.end],
+                "source": self.source, "turns_ago": self.turns_ago}
 
 
 @dataclass(frozen=True)
@@ -77,6 +92,7 @@ class Analysis:
     intents: tuple[IntentMatch, ...] = ()
     tags: tuple[TagMatch, ...] = ()
     replies: tuple[Reply, ...] = ()
+    slots: tuple[Slot, ...] = ()
     stage: str | None = None
     truncated: bool = False
     timings: dict[str, float] = field(default_factory=dict, compare=False)
@@ -96,6 +112,7 @@ class Analysis:
             "intents": [m.to_dict() for m in self.intents],
             "tags": [m.to_dict() for m in self.tags],
             "replies": [r.to_dict() for r in self.replies],
+            "slots": [s.to_dict() for s in self.slots],
             "stage": self.stage,
             "truncated": self.truncated,
             "timings_ms": {k: round(v * 1000, 3) for k, v in self.timings.items()},

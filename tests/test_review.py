@@ -279,7 +279,9 @@ def test_custom_rules_file(engine: Engine, tmp_path: Path) -> None:
 def test_bundled_replies_pass_review(engine: Engine) -> None:
     from suggest.templates import render
 
+    samples = {"height": 165, "weight": 55, "weight_jin": 110, "size_pick": "L", "size_up": "XL",
+               "size_beyond": "2XL", "size": "M", "order_no": "1234567890123"}  # the slot holes used
     for pack in yaml_packs():
         for reply in pack["replies"]:
-            text = render(reply["text"], engine.shop)
+            text = render(reply["text"], {**samples, **engine.shop})
             assert engine.review(text).ok, (reply["id"], engine.review(text).to_dict())
