@@ -64,7 +64,7 @@ def parse_number(text: str) -> float | None:
     return float(found) if found is not None else None
 
 
-_METERS = re.compile(r"^([0-9一二两])(?:\.|米|m)([0-9零一二三四五六七八九]{0,2})$")
+_METERS = re.compile(r"^([12一两])(?:\.|米|m)([0-9零一二三四五六七八九]{0,2})$")
 
 
 def parse_meters(text: str) -> float | None:

@@ -166,7 +166,9 @@ def _cross_check(packs: PackSet, shop_doc: YamlDocument | None) -> None:
             if shop_doc is None:
                 continue
             for name in names:
-                if name == SIZE_CHARTS_KEY or (name not in packs.shop and name not in slot_holes):
+                # (with the slots file broken, its own problems are the report)
+                if name == SIZE_CHARTS_KEY or (name not in packs.shop and name not in slot_holes
+                                               and packs.slots is not None):
                     _problem(packs, pack, ("replies", i, "text"),
                              f"expected a variable of the shop profile {shop_doc.path} or a slot hole, "
                              f"got {{{name}}}, which neither defines")

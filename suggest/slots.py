@@ -63,7 +63,9 @@ def slot_problems(packs: Any, shop_doc: Any) -> list[Problem]:
     from .yamlfile import format_key_path
 
     problems: list[Problem] = []
-    names = set((packs.slots or {}).get("slots") or {})
+    if packs.slots is None:
+        return problems  # the slots file is broken, and its own problems say how
+    names = set(packs.slots.get("slots") or {})
     for pack in packs.replies:
         lines: dict[Any, int] = pack["_lines"]
         for i, reply in enumerate(pack["replies"]):
@@ -163,6 +165,11 @@ def _satisfied(need: list[list[list[str]]] | None, present: set[str]) -> bool:
     if need is None:
         return True
     return any(all(any(s in present for s in atom) for atom in alt) for alt in need)
+
+
+def _before_ma(size: Any) -> Any:
+    """Templates write sizes before 码 ({size_pick}码): 均码 fills the hole as 均."""
+    return size[:-1] if isinstance(size, str) and len(size) > 1 and size.endswith("码") else size
 
 
 def _tidy(value: Any) -> Any:
@@ -270,19 +277,16 @@ class SlotFinder:
             if slot.name not in values:
                 values[slot.name] = slot.value
                 if spec is not None:
-                    holes[spec.hole] = slot.value
+                    holes[spec.hole] = _before_ma(slot.value) if slot.name == "size" else slot.value
         weight = values.get("weight")
         if isinstance(weight, (int, float)):
             holes["weight_jin"] = _tidy(float(weight) * 2)
         if charts is not None:
             pick = charts.pick(values.get("height"), weight, texts)
             if pick is not None:
-                if pick.size is not None:
-                    holes["size_pick"] = pick.size
-                if pick.up is not None:
-                    holes["size_up"] = pick.up
-                if pick.beyond is not None:
-                    holes["size_beyond"] = pick.beyond
+                for hole, size in (("size_pick", pick.size), ("size_up", pick.up), ("size_beyond", pick.beyond)):
+                    if size is not None:
+                        holes[hole] = _before_ma(size)
         return Facts(frozenset(present), holes)
 
     # the parts ---------------------------------------------------------------------------
