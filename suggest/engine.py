@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import cache
 from .errors import InputError, PackError
@@ -25,6 +25,9 @@ from .sizechart import SIZE_CHARTS_KEY, SizeCharts
 from .slots import NO_FACTS, SlotFinder
 from .sources import PackSources
 from .tokenizer import Tokenizer
+
+if TYPE_CHECKING:
+    from .review import Review
 
 MAX_HISTORY = 10  # earlier messages looked at; older ones say little about this one
 # Bare answers to an agent's question carry no need of their own (taxonomy: 是的 is []),
@@ -228,7 +231,7 @@ class Engine:
         """One reply by its id, filled from the shop profile (None: no such reply, or it needs slots)."""
         return self._state.replies.by_id(reply_id)
 
-    def review(self, draft: str, buyer_message: str | None = None) -> Any:
+    def review(self, draft: str, buyer_message: str | None = None) -> Review:
         """Check an agent's draft reply against what the training material calls wrong."""
         from .review import review_draft
 
