@@ -131,19 +131,38 @@ class _Spec:
 
 
 @dataclass(frozen=True)
+class _Need:
+    """A regex's requirement (see regexinfo) as bit masks of the needed strings.
+
+    ``gate`` holds the first atom of every alternative: a message with none of
+    them cannot match, which one AND tells for most formats and most messages.
+    """
+
+    gate: int  # 0: no requirement (always run)
+    alternatives: tuple[tuple[int, ...], ...]
+
+    def met(self, present: int) -> bool:
+        if not self.gate:
+            return True
+        if not present & self.gate:
+            return False
+        return any(all(present & atom for atom in alt) for alt in self.alternatives)
+
+
+@dataclass(frozen=True)
 class _Format:
     spec: _Spec
     regex: re.Pattern[str]
     parse: str
     value: Any
     unit: str | None
-    need: list[list[list[str]]] | None
+    need: _Need
 
 
 @dataclass(frozen=True)
 class _Combined:
     regex: re.Pattern[str]
-    need: list[list[list[str]]] | None
+    need: _Need
 
 
 # a found value before it becomes a Slot: (order, claim start, claim end, name, value, start, end)
@@ -159,12 +178,6 @@ class Facts:
 
 
 NO_FACTS = Facts()
-
-
-def _satisfied(need: list[list[list[str]]] | None, present: set[str]) -> bool:
-    if need is None:
-        return True
-    return any(all(any(s in present for s in atom) for atom in alt) for alt in need)
 
 
 def _before_ma(size: Any) -> Any:
@@ -184,26 +197,42 @@ class SlotFinder:
         self.specs: list[_Spec] = []
         self.formats: list[_Format] = []
         by_name: dict[str, _Spec] = {}
-        words: dict[str, list[Any]] = {}  # word -> [[(spec, value), ...], is a needed string]
+        words: dict[str, list[Any]] = {}  # word or needed string -> [[(spec, value), ...], bit]
+        bits: dict[str, int] = {}
+
+        def need_of(data: list[list[list[str]]] | None) -> _Need:
+            if not data:
+                return _Need(0, ())
+            alternatives = []
+            for alt in data:
+                masks = []
+                for atom in alt:
+                    mask = 0
+                    for string in atom:
+                        bit = bits.setdefault(string, 1 << len(bits))
+                        words.setdefault(string, [[], 0])[1] = bit
+                        mask |= bit
+                    masks.append(mask)
+                alternatives.append(tuple(masks))
+            gate = 0
+            for masks in alternatives:
+                gate |= masks[0] if masks else 0
+            return _Need(gate, tuple(alternatives)) if all(alternatives) else _Need(0, ())
+
         for order, slot in enumerate(program["slots"]):
             spec = _Spec(order, slot["name"], slot["hole"], slot["range"][0], slot["range"][1],
                          dict(slot["units"]), tuple((f, u) for f, u in slot["bare"]))
             self.specs.append(spec)
             by_name[spec.name] = spec
             for word, value in slot["words"].items():
-                words.setdefault(word, [[], False])[0].append((spec, value))
+                words.setdefault(word, [[], 0])[0].append((spec, value))
             for pattern, parse, value, unit, need in slot["formats"]:
-                self.formats.append(_Format(spec, re.compile(pattern), parse, value, unit, need))
+                self.formats.append(_Format(spec, re.compile(pattern), parse, value, unit, need_of(need)))
         self.by_name = by_name
-        self.combined = [_Combined(re.compile(p), need) for p, need in program["combined"]]
-        for need in [f.need for f in self.formats] + [c.need for c in self.combined]:
-            for alt in need or ():
-                for atom in alt:
-                    for string in atom:
-                        words.setdefault(string, [[], False])[1] = True
+        self.combined = [_Combined(re.compile(p), need_of(need)) for p, need in program["combined"]]
         from .matching import automaton
 
-        self._finder = automaton({word: (word, entries, needed) for word, (entries, needed) in words.items()})
+        self._finder = automaton({word: (len(word), tuple(entries), bit) for word, (entries, bit) in words.items()})
         placeholders = [(spec, kind) for slot, spec in zip(program["slots"], self.specs, strict=True)
                         for kind in slot["placeholders"]]
         self._placeholders = [(spec, re.compile(r"\[" + re.escape(kind) + r"[a-z]?\]")) for spec, kind in placeholders]
@@ -220,20 +249,20 @@ class SlotFinder:
         text = norm.text
         found: list[_Found] = []
         if text:
-            present: set[str] = set()
-            for end, (word, entries, needed) in self._finder.iter(text):
-                start = end + 1 - len(word)
-                if needed:
-                    present.add(word)
-                if entries and self._word_fits(text, word, start, end + 1):
-                    for spec, value in entries:
-                        found.append((spec.order, start, end + 1, spec.name, value, start, end + 1))
+            present = 0  # bits of the strings some regex needs
+            for end, (size, entries, bit) in self._finder.iter(text):
+                present |= bit
+                if entries:
+                    start = end + 1 - size
+                    if self._word_fits(text, text[start:end + 1], start, end + 1):
+                        for spec, value in entries:
+                            found.append((spec.order, start, end + 1, spec.name, value, start, end + 1))
             for combined in self.combined:
-                if _satisfied(combined.need, present):
+                if combined.need.met(present):
                     for match in combined.regex.finditer(text):
                         found.extend(self._from_combined(match))
             for fmt in self.formats:
-                if _satisfied(fmt.need, present):
+                if fmt.need.met(present):
                     for match in fmt.regex.finditer(text):
                         one = self._from_format(fmt, match)
                         if one is not None:
