@@ -30,6 +30,8 @@ def chinese_number(text: str) -> int | None:
     if all(c in _DIGITS for c in text):
         if len(text) == 1:
             return _DIGITS[text]
+        if len(text) == 2:
+            return None  # 四五天 is four or five days, not 45
         return int("".join(str(_DIGITS[c]) for c in text))  # 一六五 read digit by digit
     total = 0
     digit: int | None = None

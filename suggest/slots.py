@@ -30,7 +30,7 @@ from .sources import SLOTS_FILE
 # Holes filled from slots through the size chart or a change of unit, not by a slot of their own.
 DERIVED_HOLES = frozenset(("size_pick", "size_up", "size_beyond", "weight_jin"))
 _HISTORY_CACHE = 1024
-_LATIN_OR_DIGIT = re.compile(r"[a-z0-9]")
+_LATIN_OR_DIGIT = re.compile(r"[a-z0-9#]")  # "#" stands for a hidden number ([数字x])
 
 
 # -- reading and compiling the slots file ----------------------------------------------------
@@ -325,7 +325,7 @@ class SlotFinder:
 
     @staticmethod
     def _word_fits(text: str, word: str, start: int, end: int) -> bool:
-        """A Latin word stands alone: m is no size inside cm, s none inside sf."""
+        """A Latin word stands alone: m is no size inside cm, s none inside sf, nor after a hidden number."""
         if not word[:1].isascii() and not word[-1:].isascii():
             return True
         before = text[start - 1] if start > 0 else ""

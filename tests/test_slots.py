@@ -46,7 +46,7 @@ def _asking(what: str) -> set[str]:
 # -- numbers ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("text", "value"), [
-    ("一百一十", 110), ("十五", 15), ("两", 2), ("一百五", 150), ("一百零五", 105), ("二十", 20),
+    ("一百一十", 110), ("十五", 15), ("两", 2), ("一百五", 150), ("一百零五", 105), ("二十", 20), ("四五", None),
     ("一千二", 1200), ("一六五", 165), ("九十八", 98), ("三", 3),
     ("一二十", None), ("百五", None), ("十百", None), ("", None), ("abc", None), ("一" * 20, None),
 ])
@@ -80,6 +80,8 @@ def test_plain_numbers() -> None:
     ("1米65 55kg", [("height", 165), ("weight", 55)]),
     ("1.65m 55公斤", [("height", 165), ("weight", 55)]),
     ("我165cm", [("height", 165)]),
+    ("我165穿什么码", [("height", 165)]),
+    ("我都180了", [("height", 180)]),
     ("我身高160，穿什么码", [("height", 160)]),
     ("体重115斤", [("weight", 57.5)]),
     ("XL有吗", [("size", "XL")]),
@@ -119,6 +121,9 @@ def test_slots_found(engine: Engine, text: str, expected: list[tuple[str, Any]])
     ("穿了3个月", "quantity"),
     ("25号能到吗", "size"),  # a day of the month
     ("这个165块", "height"),  # a price
+    ("满199可以减十", "height"),  # a bare number is as often a price
+    ("四五天了", "days"),  # four or five days, not 45
+    ("[数字x]m的线", "size"),  # a hidden number and metres
     ("两斤装", "weight"),  # a product's weight, below any buyer's
     ("165 110可以吗", "price_offer"),  # the pair is height and weight
 ])
