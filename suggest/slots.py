@@ -203,9 +203,9 @@ class SlotFinder:
         def need_of(data: list[list[list[str]]] | None) -> _Need:
             if not data:
                 return _Need(0, ())
-            alternatives = []
+            alternatives: list[tuple[int, ...]] = []
             for alt in data:
-                masks = []
+                masks: list[int] = []
                 for atom in alt:
                     mask = 0
                     for string in atom:
@@ -215,8 +215,8 @@ class SlotFinder:
                     masks.append(mask)
                 alternatives.append(tuple(masks))
             gate = 0
-            for masks in alternatives:
-                gate |= masks[0] if masks else 0
+            for alt_masks in alternatives:
+                gate |= alt_masks[0] if alt_masks else 0
             return _Need(gate, tuple(alternatives)) if all(alternatives) else _Need(0, ())
 
         for order, slot in enumerate(program["slots"]):

@@ -348,6 +348,11 @@ def test_review_module_does_not_import_the_engine() -> None:
     assert "_state" not in Path(suggest.review.__file__).read_text(encoding="utf-8")
 
 
+@pytest.fixture(scope="module")
+def bundled() -> Engine:
+    return Engine()
+
+
 @pytest.mark.parametrize(("draft", "buyer", "problem"), [
     ("那你去退款好了", "质量太差了", "push_refund"),
     ("你自己不会看详情页吗", "这个尺码怎么这么小", "blame_buyer"),
@@ -355,8 +360,7 @@ def test_review_module_does_not_import_the_engine() -> None:
     ("嫌贵可以去别家看看", "太贵了", "push_away"),
     ("您理解错了", "你们发错货了", "argue"),
 ])
-def test_the_issue_examples_with_the_bundled_packs(draft: str, buyer: str, problem: str) -> None:
-    bundled = Engine()
+def test_the_issue_examples_with_the_bundled_packs(bundled: Engine, draft: str, buyer: str, problem: str) -> None:
     review = bundled.review(draft, buyer)
     assert problem in review.problem_ids
     assert all(p.suggestion for p in review.problems)
