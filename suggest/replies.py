@@ -178,6 +178,15 @@ class ReplyBook:
                     self._asks[r["id"]] = frozenset(r["asks"])
         self._with_slots = frozenset(intent for intent, rs in self.by_intent.items()
                                      if any(r["id"] in self._slot_holes or r["id"] in self._asks for r in rs))
+        # per intent, the slots its replies ask for and the holes they need: facts touching
+        # neither rank the replies as no facts do (the memoised path)
+        self._asked_in = {intent: frozenset().union(*(self._asks.get(r["id"], ()) for r in rs))
+                          for intent, rs in self.by_intent.items()}
+        self._holes_in = {intent: frozenset().union(*(self._slot_holes.get(r["id"], ()) for r in rs))
+                          for intent, rs in self.by_intent.items()}
+        self._plain_cache: dict[tuple[str, frozenset[str], frozenset[str], str | None],
+                                tuple[list[tuple[float, int, dict[str, Any]]], tuple[Reply, ...],
+                                      dict[str, int]]] = {}
         # topics of the rendered text: {remote_regions} names 新疆 for 新疆能发吗
         self._topics = {rid: topic_words(text) for rid, text in self._rendered.items()}
         self._made: dict[tuple[str, str], Reply] = {}
@@ -225,9 +234,19 @@ class ReplyBook:
         reply naming them (退差价 -> 差价) answers the question asked. ``facts``
         are the buyer's slots: they fill slot holes and drop replies asking for them.
         """
-        ranked, replies, position = self._fitting(intent, frozenset(present), frozenset(types), stage)
+        key = (intent, frozenset(present), frozenset(types), stage)
+        ranked, replies, position = self._fitting(*key)
         if intent in self._with_slots:
-            ranked, replies, position = self._with_facts(ranked, replies, facts)
+            if facts.present and (not facts.present.isdisjoint(self._asked_in[intent])
+                                  or not self._holes_in[intent].isdisjoint(facts.holes)):
+                ranked, replies, position = self._with_facts(ranked, replies, facts)
+            else:  # no slots that matter here: the same few combinations all day, memoised
+                plain = self._plain_cache.get(key)
+                if plain is None:
+                    if len(self._plain_cache) >= _FITTING_CACHE_SIZE:
+                        self._plain_cache.clear()
+                    plain = self._plain_cache[key] = self._with_facts(ranked, replies, facts)
+                ranked, replies, position = plain
         wanted = len(replies) if limit is None else limit
         shared: dict[str, int] = {}
         if said:

@@ -38,6 +38,17 @@ class _Row:
     ranges: dict[str, tuple[float, float]]
 
 
+@dataclass(frozen=True)
+class _Chart:
+    rows: tuple[_Row, ...]
+    used: tuple[str, ...]  # the measures it picks by (some row gives a range for them)
+
+
+def _chart(data: list[dict[str, Any]]) -> _Chart:
+    rows = _rows(data)
+    return _Chart(rows, tuple(m for m in _MEASURES if any(m in row.ranges for row in rows)))
+
+
 def _rows(data: list[dict[str, Any]]) -> tuple[_Row, ...]:
     rows = []
     for row in data:
@@ -57,28 +68,28 @@ def _rows(data: list[dict[str, Any]]) -> tuple[_Row, ...]:
 class SizeCharts:
     def __init__(self, data: dict[str, list[dict[str, Any]]] | None) -> None:
         charts = data or {}
-        self.default = _rows(charts["default"]) if "default" in charts else None
+        self.default = _chart(charts["default"]) if "default" in charts else None
         # product word as the matcher sees messages -> rows; longer words first (连衣裙 before 裙)
-        products = [(normalize(name).text or name, _rows(rows)) for name, rows in charts.items() if name != "default"]
+        products = [(normalize(name).text or name, _chart(rows)) for name, rows in charts.items() if name != "default"]
         self.products = sorted(products, key=lambda item: -len(item[0]))
 
     def __bool__(self) -> bool:
         return self.default is not None or bool(self.products)
 
-    def chart_for(self, texts: Sequence[str]) -> tuple[_Row, ...] | None:
+    def chart_for(self, texts: Sequence[str]) -> _Chart | None:
         """The chart of the product the buyer names (the message first), else the default."""
         for text in texts:
-            for word, rows in self.products:
+            for word, chart in self.products:
                 if word and word in text:
-                    return rows
+                    return chart
         return self.default
 
     def pick(self, height: Any, weight: Any, texts: Sequence[str] = ()) -> SizePick | None:
-        rows = self.chart_for(texts)
-        if not rows:
+        chart = self.chart_for(texts)
+        if chart is None:
             return None
+        rows, used = chart.rows, chart.used
         given = {"height": height, "weight": weight}
-        used = [m for m in _MEASURES if any(m in row.ranges for row in rows)]
         if not used or any(not isinstance(given[m], (int, float)) for m in used):
             return None  # a measure the chart needs is missing: ask for it rather than guess
         at = 0

@@ -230,6 +230,9 @@ class SlotFinder:
                 self.formats.append(_Format(spec, re.compile(pattern), parse, value, unit, need_of(need)))
         self.by_name = by_name
         self.combined = [_Combined(re.compile(p), need_of(need)) for p, need in program["combined"]]
+        # one AND tells that no format can match (most messages: no digit, no unit word)
+        needs = [f.need for f in self.formats] + [c.need for c in self.combined]
+        self._any_gate = -1 if any(not n.gate for n in needs) else self._gates(needs)  # -1: always run
         from .matching import automaton
 
         self._finder = automaton({word: (len(word), tuple(entries), bit) for word, (entries, bit) in words.items()})
@@ -237,6 +240,13 @@ class SlotFinder:
                         for kind in slot["placeholders"]]
         self._placeholders = [(spec, re.compile(r"\[" + re.escape(kind) + r"[a-z]?\]")) for spec, kind in placeholders]
         self._history = lru_cache(maxsize=_HISTORY_CACHE)(self._history_slots)
+
+    @staticmethod
+    def _gates(needs: list[_Need]) -> int:
+        union = 0
+        for need in needs:
+            union |= need.gate
+        return union
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -257,23 +267,16 @@ class SlotFinder:
                     if self._word_fits(text, text[start:end + 1], start, end + 1):
                         for spec, value in entries:
                             found.append((spec.order, start, end + 1, spec.name, value, start, end + 1))
-            for combined in self.combined:
-                if combined.need.met(present):
-                    for match in combined.regex.finditer(text):
-                        found.extend(self._from_combined(match))
-            for fmt in self.formats:
-                if fmt.need.met(present):
-                    for match in fmt.regex.finditer(text):
-                        one = self._from_format(fmt, match)
-                        if one is not None:
-                            found.append(one)
-        slots = [self._slot(norm, item, source, turns_ago) for item in _without_overlaps(found)]
+            if present & self._any_gate:  # else no format can match: words only
+                self._formats(text, present, found)
+        slots = [self._slot(norm, item, source, turns_ago) for item in _without_overlaps(found)] if found else []
         if "[" in norm.original and self._placeholders:
             for spec, regex in self._placeholders:
                 for match in regex.finditer(norm.original):
                     slots.append(Slot(spec.name, match.group(0), match.group(0), match.start(), match.end(),
                                       source, turns_ago))
-        slots.sort(key=lambda s: (s.start, s.end))
+        if len(slots) > 1:
+            slots.sort(key=lambda s: (s.start, s.end))
         return tuple(slots)
 
     def find_all(self, norm: Normalized, history: Sequence[str] = ()) -> tuple[Slot, ...]:
@@ -310,7 +313,7 @@ class SlotFinder:
         weight = values.get("weight")
         if isinstance(weight, (int, float)):
             holes["weight_jin"] = _tidy(float(weight) * 2)
-        if charts is not None:
+        if charts is not None and ("height" in values or "weight" in values):
             pick = charts.pick(values.get("height"), weight, texts)
             if pick is not None:
                 for hole, size in (("size_pick", pick.size), ("size_up", pick.up), ("size_beyond", pick.beyond)):
@@ -319,6 +322,22 @@ class SlotFinder:
         return Facts(frozenset(present), holes)
 
     # the parts ---------------------------------------------------------------------------
+
+    def _formats(self, text: str, present: int, found: list[_Found]) -> None:
+        """The number formats (and combined ones) whose needed strings occur."""
+        for combined in self.combined:
+            if combined.need.met(present):
+                for match in combined.regex.finditer(text):
+                    found.extend(self._from_combined(match))
+        for fmt in self.formats:
+            gate = fmt.need.gate
+            if gate and not present & gate:
+                continue  # the common case, decided without a call
+            if fmt.need.met(present):
+                for match in fmt.regex.finditer(text):
+                    one = self._from_format(fmt, match)
+                    if one is not None:
+                        found.append(one)
 
     def _history_slots(self, text: str, turns_ago: int) -> tuple[Slot, ...]:
         return self.find(normalize(text), "history", turns_ago)
