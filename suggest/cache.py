@@ -38,8 +38,9 @@ KEEP_ENTRIES = 16
 STALE_TEMP_SECONDS = 3600  # a temporary file this old was left by a process that died
 # Modules whose code decides what a program holds, or whether packs are accepted at all:
 # an entry built by other code must not be reused (a stricter check would be skipped).
-_CODE = ("cache.py", "compiler.py", "program.py", "rule_templates.py", "tokenizer.py", "packs.py", "schema.py", "yamlfile.py",
-         "regexguard.py", "regexinfo.py", "templates.py", "sources.py", "normalize.py")
+_CODE = ("cache.py", "compiler.py", "program.py", "rule_templates.py", "tokenizer.py", "packs.py", "schema.py",
+         "yamlfile.py", "regexguard.py", "regexinfo.py", "templates.py", "sources.py", "normalize.py", "slots.py",
+         "numbers.py")
 # Data files the compiler reads from dependencies: (module, file next to it).
 _DATA = (("jieba", "dict.txt"), ("pypinyin", "pinyin_dict.py"))
 

@@ -276,6 +276,8 @@ def format_analysis(analysis: Analysis, style: Callable[..., str]) -> str:
         lines.append(f"case     {', '.join(analysis.situations)}")
     if analysis.stage:
         lines.append(f"stage    {analysis.stage.replace('_', '-')}")
+    if analysis.slots:
+        lines.append(f"slots    {format_slots(analysis.slots)}")
     if analysis.replies:
         lines.append("replies")
         for n, reply in enumerate(analysis.replies, 1):
@@ -284,6 +286,12 @@ def format_analysis(analysis: Analysis, style: Callable[..., str]) -> str:
     elif analysis.intents:
         lines.append("replies  none in the reply packs for this")
     return "\n".join(lines)
+
+
+def format_slots(slots: Sequence[Any]) -> str:
+    """height 165 ← 165, weight 55 ← 110斤 (earlier message)."""
+    return ", ".join(f"{s.name} {s.value} ← {s.text}" + (" (earlier message)" if s.source == "history" else "")
+                     for s in slots)
 
 
 def _copy_reply(analysis: Analysis, number: int) -> None:
@@ -837,6 +845,10 @@ def format_explanation(explanation: Explanation, style: Callable[..., str]) -> s
         for n in explanation.near:
             lines.append(f"         {n.rule_set} {n.kind} {n.pattern!r} scored {n.score} "
                          f"(needs {n.needed}) on {n.text!r}")
+    for slot in explanation.analysis.slots:
+        where = f"earlier message -{slot.turns_ago}" if slot.source == "history" else "message"
+        lines.append(f"slot     {style(slot.name, fg='cyan')} = {slot.value!r} ← {slot.text!r} "
+                     f"[{slot.start}:{slot.end}] ({where})")
     result = ", ".join(explanation.analysis.intent_ids) or "no intent"
     lines.append(f"result   {result}")
     return "\n".join(lines)

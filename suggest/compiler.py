@@ -34,6 +34,7 @@ from .program import (
 )
 from .regexinfo import requirement
 from .rule_templates import DEFAULT_GAP, LITERAL, OPTIONAL, parse
+from .slots import compile_slots
 from .tokenizer import build_prefix_dict
 
 
@@ -212,5 +213,6 @@ def compile_program(packs: PackSet) -> Program:
     words += [w for wc in classes.made.values() for w in wc.words]
     freq, total = build_prefix_dict(words)
     replies = tuple({"intent": p["intent"], "replies": [dict(r) for r in p["replies"]]} for p in packs.replies)
-    return Program(intents=intents, tags=tags, situations=situations, classes=tuple(classes.made[n] for n in sorted(classes.made)),
-                   replies=replies, shop=dict(packs.shop), jieba=(freq, total), pinyin=pinyin)
+    return Program(intents=intents, tags=tags, situations=situations,
+                   classes=tuple(classes.made[n] for n in sorted(classes.made)), replies=replies,
+                   shop=dict(packs.shop), slots=compile_slots(packs.slots), jieba=(freq, total), pinyin=pinyin)

@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import cache
 from .errors import InputError, PackError
@@ -22,8 +22,13 @@ from .matching import Hits, Matcher, NearMiss, noisy_or, to_evidence
 from .normalize import MAX_INPUT_CHARS, Normalized, is_empty, normalize
 from .program import Hit, Program, Signal
 from .results import Analysis, Evidence, IntentMatch, Reply, TagMatch, assemble
+from .sizechart import SIZE_CHARTS_KEY, SizeCharts
+from .slots import NO_FACTS, SlotFinder
 from .sources import PackSources
 from .tokenizer import Tokenizer
+
+if TYPE_CHECKING:
+    from .review import Review
 
 MAX_HISTORY = 10  # earlier messages looked at; older ones say little about this one
 # Bare answers to an agent's question carry no need of their own (taxonomy: 是的 is []),
@@ -58,6 +63,8 @@ class _State:
         from .replies import ReplyBook
 
         self.replies = ReplyBook.from_program(program)
+        self.slots = SlotFinder(program.slots)
+        self.size_charts = SizeCharts(self.shop.get(SIZE_CHARTS_KEY))
         self._history_cache: OrderedDict[str, tuple[IntentMatch, ...]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -211,12 +218,13 @@ class Engine:
             if stage is None:  # 好的谢谢 closes the stage the chat was in
                 stage = state.replies.stage(
                     [m for h in history[-3:] for m in state.own_intents(h)], None)
+        slots = state.slots.find_all(norm, history)
+        facts = state.slots.facts(slots, state.size_charts, (norm.text, *reversed(history))) if slots else NO_FACTS
         replies: tuple[Reply, ...] = state.replies.choose(intents, tags, stage, top=top, normalized=norm.text,
-                                                          situations=situations, earlier=earlier)
+                                                          situations=situations, earlier=earlier, facts=facts)
         done = time.perf_counter()
         return assemble(Analysis, text=text, normalized=norm.text, intents=intents, tags=tags, replies=replies,
-                        situations=situations,
-                        stage=stage, truncated=norm.truncated,
+                        situations=situations, slots=slots, stage=stage, truncated=norm.truncated,
                         timings={"intents": matched - started, "total": done - started})
 
     def explain(self, text: str, history: Sequence[HistoryItem] = ()) -> Explanation:
@@ -236,7 +244,15 @@ class Engine:
                                        _evidence(norm, evidence), hits.excluded[group].get(rs.id)))
         return Explanation(analysis, tuple(state.tokenizer.tokens(norm.text)), tuple(rows), tuple(hits.near))
 
-    def review(self, draft: str, buyer_message: str | None = None) -> Any:
+    def reply_for(self, intent: str, tags: Sequence[TagMatch] = (), stage: str | None = None) -> Reply | None:
+        """The best reply for one need on its own, with no slots (a fix for a draft)."""
+        return self._state.replies.for_intent(intent, tags, stage)
+
+    def reply_by_id(self, reply_id: str) -> Reply | None:
+        """One reply by its id, filled from the shop profile (None: no such reply, or it needs slots)."""
+        return self._state.replies.by_id(reply_id)
+
+    def review(self, draft: str, buyer_message: str | None = None) -> Review:
         """Check an agent's draft reply against what the training material calls wrong."""
         from .review import review_draft
 

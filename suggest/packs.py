@@ -21,7 +21,8 @@ from .schema import (
     Spec,
     validate,
 )
-from .sources import PackSources, pack_files
+from .sizechart import SIZE_CHARTS_KEY
+from .sources import SLOTS_FILE, PackSources, pack_files
 from .templates import TemplateError, template_fields
 from .yamlfile import YamlDocument, read_yaml
 
@@ -42,6 +43,8 @@ class PackSet:
     # intents/_classes.yaml: word classes every pack may use, and where each is defined
     shared_classes: dict[str, list[Any]] = field(default_factory=dict)
     shared_class_origins: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # intents/_slots.yaml (validated), or None when it is missing or broken
+    slots: dict[str, Any] | None = None
     # ids of packs that failed validation (already reported)
     broken_ids: set[str] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
@@ -71,6 +74,8 @@ def load_packs(sources: PackSources) -> PackSet:
                 if shared is not None:
                     packs.shared_exclude = list(shared.data.get("exclude", []))
                 continue
+            if path.name == SLOTS_FILE and spec is INTENT_PACK:
+                continue  # the slot extractors (see slots.py), read below, not an intent pack
             if path.name == CLASSES_FILE and spec is INTENT_PACK:
                 classes = _read(path, CLASSES_PACK, packs.problems)
                 if classes is not None:
@@ -108,6 +113,9 @@ def load_packs(sources: PackSources) -> PackSet:
                 packs.replies.append(pack)
     else:
         packs.problems.append(Problem(str(sources.replies), 0, "", "expected a folder of reply packs, found none"))
+    from .slots import read_slots
+
+    packs.slots = read_slots(sources.slots_file(), packs.problems)
     shop_doc = _read(sources.shop, SHOP_PROFILE, packs.problems)
     if shop_doc is not None:
         packs.shop = dict(shop_doc.data)
@@ -207,6 +215,9 @@ def _cross_check(packs: PackSet, shop_doc: YamlDocument | None) -> None:
             if other not in intent_ids:
                 _problem(packs, pack, ("signals", "history_intents", "intents", i),
                          f"expected an intent id, got {other!r}, which no intent pack defines")
+    from .slots import hole_names, slot_problems
+
+    slot_holes = hole_names(packs.slots)
     reply_ids: dict[str, tuple[str, int]] = {}
     known_situations = {s["id"] for p in packs.replies for s in situation_packs(p)}
     for pack in packs.replies:
@@ -249,10 +260,13 @@ def _cross_check(packs: PackSet, shop_doc: YamlDocument | None) -> None:
             if shop_doc is None:
                 continue
             for name in names:
-                if name not in packs.shop:
+                # (with the slots file broken, its own problems are the report)
+                if name == SIZE_CHARTS_KEY or (name not in packs.shop and name not in slot_holes
+                                               and packs.slots is not None):
                     _problem(packs, pack, ("replies", i, "text"),
-                             f"expected a variable of the shop profile {shop_doc.path}, got {{{name}}}, "
-                             "which it does not define")
+                             f"expected a variable of the shop profile {shop_doc.path} or a slot hole, "
+                             f"got {{{name}}}, which neither defines")
+    packs.problems.extend(slot_problems(packs, shop_doc))
 
 
 def _problem(packs: PackSet, pack: dict[str, Any], key_path: tuple[Any, ...], message: str,

@@ -170,6 +170,7 @@ class Program:
     classes: tuple[WordClass, ...]
     replies: tuple[dict[str, Any], ...]  # reply packs as validated (read by ``replies``)
     shop: dict[str, Any]
+    slots: dict[str, Any]  # the slot extractors, as ``slots.compile_slots`` writes them
     jieba: tuple[dict[str, int], int]
     pinyin: dict[str, str]
 

@@ -20,7 +20,8 @@ from .matching import automaton
 from .normalize import normalize
 from .program import Program
 from .results import IntentMatch, Reply, TagMatch
-from .templates import TemplateError, render
+from .slots import NO_FACTS, Facts
+from .templates import TemplateError, render, template_fields
 
 _STAGE_ORDER = ("after_sale", "in_sale", "pre_sale")
 
@@ -56,6 +57,10 @@ _TOPIC_PAIR = 0.6  # per pair of characters shared with what the buyer typed
 _TOPIC_CAP = 1.2
 _STAGE_WEIGHT = 1.0
 _ANY_STAGE_BONUS = 0.5  # stage unknown: a reply that fits any stage is the safer guess
+# A reply filled with what the buyer said (the size from the chart for 165 110) answers
+# this buyer: it goes before every reply that could be sent to anyone, types included.
+_SLOT_WEIGHT = 5.0
+_SLOT_HOLE = 0.1  # per hole filled: the reply that uses more of the buyer's facts first
 
 
 def topic_words(text: str) -> frozenset[str]:
@@ -136,6 +141,32 @@ class ReplyBook:
         # Rendered once: the shop profile does not change while the book lives.
         self._rendered = {r["id"]: _rendered_or_raw(r["text"], shop)
                           for rs in self.by_intent.values() for r in rs}
+        # Replies with slot holes ({size_pick}, {order_no}) are rendered per message, and
+        # replies that ask for a slot are dropped when the buyer gave it: both only for
+        # the intents that have such replies, so the others keep the cached path.
+        self._slot_holes: dict[str, frozenset[str]] = {}
+        self._asks: dict[str, frozenset[str]] = {}
+        for rs in self.by_intent.values():
+            for r in rs:
+                try:
+                    needs = frozenset(h for h in template_fields(r["text"]) if h not in shop)
+                except TemplateError:
+                    needs = frozenset()
+                if needs:
+                    self._slot_holes[r["id"]] = needs
+                if r.get("asks"):
+                    self._asks[r["id"]] = frozenset(r["asks"])
+        self._with_slots = frozenset(intent for intent, rs in self.by_intent.items()
+                                     if any(r["id"] in self._slot_holes or r["id"] in self._asks for r in rs))
+        # per intent, the slots its replies ask for and the holes they need: facts touching
+        # neither rank the replies as no facts do (the memoised path)
+        self._asked_in = {intent: frozenset().union(*(self._asks.get(r["id"], ()) for r in rs))
+                          for intent, rs in self.by_intent.items()}
+        self._holes_in = {intent: frozenset().union(*(self._slot_holes.get(r["id"], ()) for r in rs))
+                          for intent, rs in self.by_intent.items()}
+        self._plain_cache: dict[tuple[str, frozenset[str], frozenset[str], str | None],
+                                tuple[list[tuple[float, int, dict[str, Any]]], tuple[Reply, ...],
+                                      dict[str, int]]] = {}
         # topics of the rendered text: {remote_regions} names 新疆 for 新疆能发吗
         self._topics = {rid: topic_words(text) for rid, text in self._rendered.items()}
         self._made: dict[tuple[str, str], Reply] = {}
@@ -208,14 +239,27 @@ class ReplyBook:
         return None
 
     def candidates(self, intent: str, present: set[str] | frozenset[str], types: set[str] | frozenset[str],
-                   stage: str | None, said: frozenset[str] = frozenset(), limit: int | None = None
-                   ) -> tuple[Reply, ...]:
+                   stage: str | None, said: frozenset[str] = frozenset(), limit: int | None = None,
+                   facts: Facts = NO_FACTS) -> tuple[Reply, ...]:
         """The replies of ``intent`` that fit, best first (the first ``limit`` of them).
 
         ``said`` is the topic words of what the buyer typed for this intent: a
-        reply naming them (退差价 -> 差价) answers the question asked.
+        reply naming them (退差价 -> 差价) answers the question asked. ``facts``
+        are the buyer's slots: they fill slot holes and drop replies asking for them.
         """
-        ranked, replies, position = self._fitting(intent, frozenset(present), frozenset(types), stage)
+        key = (intent, frozenset(present), frozenset(types), stage)
+        ranked, replies, position = self._fitting(*key)
+        if intent in self._with_slots:
+            if facts.present and (not facts.present.isdisjoint(self._asked_in[intent])
+                                  or not self._holes_in[intent].isdisjoint(facts.holes)):
+                ranked, replies, position = self._with_facts(ranked, replies, facts)
+            else:  # no slots that matter here: the same few combinations all day, memoised
+                plain = self._plain_cache.get(key)
+                if plain is None:
+                    if len(self._plain_cache) >= _FITTING_CACHE_SIZE:
+                        self._plain_cache.clear()
+                    plain = self._plain_cache[key] = self._with_facts(ranked, replies, facts)
+                ranked, replies, position = plain
         wanted = len(replies) if limit is None else limit
         shared: dict[str, int] = {}
         if said:
@@ -288,6 +332,31 @@ class ReplyBook:
         self._fitting_cache[key] = result
         return result
 
+    def _with_facts(self, ranked: list[tuple[float, int, dict[str, Any]]], replies: tuple[Reply, ...],
+                    facts: Facts) -> tuple[list[tuple[float, int, dict[str, Any]]], tuple[Reply, ...],
+                                           dict[str, int]]:
+        """The ranking for this buyer's slots: unfillable and needless-asking replies out,
+        slot-holed ones rendered with the slots and moved up."""
+        kept: list[tuple[float, int, dict[str, Any], Reply]] = []
+        for (fit, order, raw), reply in zip(ranked, replies, strict=True):
+            asks = self._asks.get(reply.id)
+            if asks is not None and not asks.isdisjoint(facts.present):
+                continue  # never ask for what the buyer already gave
+            needs = self._slot_holes.get(reply.id)
+            if needs is not None:
+                if not needs <= facts.holes.keys():
+                    continue  # a hole left empty: the reply cannot be sent as it stands
+                try:
+                    text = render(raw["text"], {**facts.holes, **self.shop})
+                except TemplateError:
+                    continue
+                reply = Reply(reply.id, reply.intent, text)
+                fit -= _SLOT_WEIGHT + _SLOT_HOLE * len(needs)
+            kept.append((fit, order, raw, reply))
+        kept.sort(key=lambda item: (item[0], item[1]))
+        return ([(fit, order, raw) for fit, order, raw, _ in kept], tuple(reply for *_, reply in kept),
+                {reply.id: at for at, (*_, reply) in enumerate(kept)})
+
     def _reply(self, reply: dict[str, Any], intent: str) -> Reply:
         """The rendered Reply (results are immutable: one object per reply and intent)."""
         made = self._made.get((reply["id"], intent))
@@ -297,11 +366,12 @@ class ReplyBook:
 
     def choose(self, intents: Sequence[IntentMatch], tags: Sequence[TagMatch], stage: str | None,
                top: int = 3, normalized: str | None = None, situations: Sequence[str] = (),
-               earlier: Sequence[str] = ()) -> tuple[Reply, ...]:
+               earlier: Sequence[str] = (), facts: Facts = NO_FACTS) -> tuple[Reply, ...]:
         """At most ``top`` rendered replies: one per need first, then second choices.
 
         ``situations`` are the cases found (``shipping.in_transit``), ``earlier`` the
-        intents of the buyer's earlier messages (a farewell after a complaint)."""
+        intents of the buyer's earlier messages (a farewell after a complaint), ``facts``
+        what the slots say (sizes from the chart, the order number given)."""
         if top <= 0 or not intents:
             return ()
         present = (frozenset(m.id for m in intents) | frozenset(situations)
@@ -313,7 +383,7 @@ class ReplyBook:
         depth_needed = 2 * top
         queues = [self.candidates(m.id, present, types, stage,
                                   said if said is not None else self._said_topics(said_for(m)),
-                                  limit=depth_needed)
+                                  limit=depth_needed, facts=facts)
                   for m in answer_order(intents)]
         chosen: list[Reply] = []
         seen: set[str] = set()
@@ -343,7 +413,10 @@ class ReplyBook:
         for intent, replies in self.by_intent.items():
             for reply in replies:
                 if reply["id"] == reply_id:
-                    return Reply(reply_id, intent, render(reply["text"], self.shop))
+                    try:
+                        return Reply(reply_id, intent, render(reply["text"], self.shop))
+                    except TemplateError:
+                        return None  # it has slot holes: it needs a buyer's message
         return None
 
     def for_intent(self, intent: str, tags: Sequence[TagMatch] = (), stage: str | None = None

@@ -56,6 +56,21 @@ class Evidence:
         return out
 
 
+@dataclass(frozen=True)
+class Slot:
+    """A fact the buyer gave: 165 (height, cm), 110斤 (weight, 55 kg), 顺丰 (courier)."""
+
+    name: str  # height | weight | size | order_no | courier | ... (intents/_slots.yaml)
+    value: str | int | float  # normalised: cm, kg, yuan, days; 'XL'; '顺丰'
+    text: str  # what the buyer typed
+    start: int  # span in the original text of its message (end exclusive)
+    end: int
+    source: str = "message"  # message | history
+    turns_ago: int = 0  # history: 1 is the buyer's message just before this one
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value, "text": self.text, "span": [self.start, self.end],
+                "source": self.source, "turns_ago": self.turns_ago}
 
 
 @dataclass(frozen=True)
@@ -95,6 +110,7 @@ class Analysis:
     intents: tuple[IntentMatch, ...] = ()
     tags: tuple[TagMatch, ...] = ()
     replies: tuple[Reply, ...] = ()
+    slots: tuple[Slot, ...] = ()
     stage: str | None = None
     truncated: bool = False
     # cases of the intents (``shipping.in_transit``) that chose the replies
@@ -117,6 +133,7 @@ class Analysis:
             "tags": [m.to_dict() for m in self.tags],
             "replies": [r.to_dict() for r in self.replies],
             "situations": list(self.situations),
+            "slots": [s.to_dict() for s in self.slots],
             "stage": self.stage,
             "truncated": self.truncated,
             "timings_ms": {k: round(v * 1000, 3) for k, v in self.timings.items()},

@@ -20,20 +20,29 @@ Context matters, so a rule can carry:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .errors import InputError, PackError, Problem
 from .normalize import normalize
-from .schema import Flag, Identifier, ListOf, Mapping, Regex, Reporter, Text, validate
+from .results import Analysis, Reply, TagMatch
+from .schema import Flag, Identifier, ListOf, Mapping, Number, Regex, Reporter, Text, validate
 from .sources import bundled_dir
 from .yamlfile import KeyPath
 
-if TYPE_CHECKING:
-    from .engine import Engine
-    from .results import Analysis, Reply
+
+class ReplySource(Protocol):
+    """What the review needs of an engine (``Engine`` is one; no import, so no cycle)."""
+
+    def analyze(self, text: str, history: Sequence[str] = (), *, top: int = 3) -> Analysis: ...
+
+    def reply_for(self, intent: str, tags: Sequence[TagMatch] = (), stage: str | None = None
+                  ) -> Reply | None: ...
+
+    def reply_by_id(self, reply_id: str) -> Reply | None: ...
 
 # -- the rules file --------------------------------------------------------------
 
@@ -68,6 +77,8 @@ REVIEW_RULE = Mapping(
         "patterns": ListOf(REVIEW_PATTERN, min_items=1),
         "softeners": ListOf(Regex()),
         "negations": ListOf(Regex()),
+        # the rule a draft of nothing but stickers or emoji gets
+        "wordless": Flag(),
     },
     ("id", "reason", "intent", "patterns"),
     extra=_check_rule,
@@ -84,8 +95,20 @@ def _check_unique(doc: dict[str, Any], path: KeyPath, report: Reporter) -> None:
             seen.add(rule_id)
 
 
-REVIEW_RULES = Mapping("review rules", {"rules": ListOf(REVIEW_RULE, min_items=1)}, ("rules",),
-                       extra=_check_unique)
+OFF_TOPIC = Mapping(
+    "off_topic check",
+    {
+        "reason": Text(),
+        "min_score": Number(0.0, 1.0),
+        "ignore": ListOf(Identifier()),
+        "related": ListOf(ListOf(Identifier(), min_items=2)),
+    },
+    ("reason",),
+)
+
+REVIEW_RULES = Mapping("review rules", {"rules": ListOf(REVIEW_RULE, min_items=1), "off_topic": OFF_TOPIC},
+                       ("rules",), extra=_check_unique)
+OFF_TOPIC_ID = "off_topic"
 
 
 def bundled_rules() -> Path:
@@ -109,9 +132,34 @@ class ReviewRule:
     patterns: tuple[_Pattern, ...]
     softeners: tuple[re.Pattern[str], ...]
     negations: tuple[re.Pattern[str], ...]
+    wordless: bool = False
 
 
-def load_rules(path: str | Path | None = None) -> tuple[ReviewRule, ...]:
+@dataclass(frozen=True)
+class OffTopic:
+    """When a draft answers another question than the buyer asked (see rules.yaml)."""
+
+    reason: str
+    min_score: float
+    ignore: frozenset[str]
+    related: tuple[frozenset[str], ...]
+
+    def answers(self, buyer: set[str], draft: set[str]) -> bool:
+        """Does a draft about ``draft`` answer a buyer asking about ``buyer``?"""
+        return any(b == d or any(b in group and d in group for group in self.related)
+                   for b in buyer for d in draft)
+
+
+@dataclass(frozen=True)
+class ReviewRules:
+    rules: tuple[ReviewRule, ...]
+    off_topic: OffTopic | None
+
+    def __iter__(self) -> Iterator[ReviewRule]:  # the rules, as load_rules gave them before off_topic
+        return iter(self.rules)
+
+
+def load_rules(path: str | Path | None = None) -> ReviewRules:
     """Read, validate and compile a review-rules file; raises PackError with file:line."""
     target = Path(path) if path is not None else bundled_rules()
     try:
@@ -123,7 +171,7 @@ def load_rules(path: str | Path | None = None) -> tuple[ReviewRule, ...]:
 
 
 @lru_cache(maxsize=8)
-def _load_rules(path: str, _mtime: int, _size: int) -> tuple[ReviewRule, ...]:
+def _load_rules(path: str, _mtime: int, _size: int) -> ReviewRules:
     # Imported here: a warm analyze() never needs the YAML parser.
     from .yamlfile import read_yaml
 
@@ -142,8 +190,12 @@ def _load_rules(path: str, _mtime: int, _size: int) -> tuple[ReviewRule, ...]:
             id=data["id"], reason=data["reason"], intent=data["intent"], reply=data.get("reply"),
             patterns=tuple(patterns),
             softeners=tuple(re.compile(p) for p in data.get("softeners", [])),
-            negations=tuple(re.compile(p) for p in data.get("negations", []))))
-    return tuple(rules)
+            negations=tuple(re.compile(p) for p in data.get("negations", [])),
+            wordless=bool(data.get("wordless", False))))
+    check = doc.data.get("off_topic")
+    off_topic = OffTopic(check["reason"], float(check.get("min_score", 0.6)), frozenset(check.get("ignore", [])),
+                         tuple(frozenset(group) for group in check.get("related", []))) if check else None
+    return ReviewRules(tuple(rules), off_topic)
 
 
 # -- results ---------------------------------------------------------------------
@@ -183,7 +235,7 @@ class Review:
 
 # -- checking --------------------------------------------------------------------
 
-def find_problems(rules: tuple[ReviewRule, ...], text: str, buyer: frozenset[str] | None
+def find_problems(rules: Sequence[ReviewRule], text: str, buyer: frozenset[str] | None
                   ) -> list[tuple[ReviewRule, int, int, str]]:
     """Spans of ``text`` (normalised) each rule objects to, as (rule, start, end, reason).
 
@@ -220,7 +272,7 @@ def find_problems(rules: tuple[ReviewRule, ...], text: str, buyer: frozenset[str
     return found
 
 
-def review_draft(engine: Engine, draft: str, buyer_message: str | None = None,
+def review_draft(engine: ReplySource, draft: str, buyer_message: str | None = None,
                  *, rules: str | Path | None = None) -> Review:
     """Flag what is wrong with ``draft``; ``buyer_message`` (what it answers) adds context."""
     if not isinstance(draft, str):
@@ -240,11 +292,11 @@ def review_draft(engine: Engine, draft: str, buyer_message: str | None = None,
     buyer = frozenset(analysis.intent_ids + analysis.tag_ids) if analysis is not None else None
     problems = []
     suggestions: dict[str, str] = {}
-    found = find_problems(compiled, norm.text, buyer)
+    found = find_problems(compiled.rules, norm.text, buyer)
     wordless = not any(c.isalnum() for c in norm.text)
     if wordless:
         # Only a sticker or emoji: as bare as a one-word answer, whatever the words rules say.
-        bare = next((r for r in compiled if r.id == "one_word"), None)
+        bare = next((r for r in compiled.rules if r.wordless), None)
         found = [(bare, 0, 0, bare.reason)] if bare is not None else []
     for rule, start, end, reason in found:
         o_start, o_end = (0, len(draft)) if wordless else norm.span(start, end)
@@ -252,25 +304,49 @@ def review_draft(engine: Engine, draft: str, buyer_message: str | None = None,
             suggestions[rule.id] = _suggestion(engine, rule, analysis)
         problems.append(ReviewProblem(rule.id, reason, o_start, o_end, draft[o_start:o_end],
                                       suggestions[rule.id]))
+    if analysis is not None and compiled.off_topic is not None and not wordless:
+        off = _off_topic(engine, compiled.off_topic, draft, analysis)
+        if off is not None:
+            problems.append(off)
+            problems.sort(key=lambda p: (p.start, p.end))
     return Review(draft, tuple(problems), buyer_message)
 
 
-def _suggestion(engine: Engine, rule: ReviewRule, analysis: Analysis | None) -> str:
+def _off_topic(engine: ReplySource, check: OffTopic, draft: str, buyer: Analysis) -> ReviewProblem | None:
+    """The draft read as the engine reads a buyer: flagged only when both sides have a
+    clear need and none of the draft's answers any of the buyer's."""
+    asked = set(buyer.intent_ids) - check.ignore
+    if not asked or not buyer.replies:
+        return None
+    try:
+        read = engine.analyze(draft, top=0)
+    except InputError:
+        return None
+    answered = [m for m in read.intents if m.score >= check.min_score and m.id not in check.ignore]
+    if not answered or check.answers(asked, {m.id for m in answered}):
+        return None
+    evidence = answered[0].evidence
+    start, end = (evidence[0].start, evidence[0].end) if evidence else (0, len(draft))
+    if end <= start:
+        start, end = 0, len(draft)
+    reason = f"{check.reason}（买家问的是{'、'.join(sorted(asked))}，草稿答的是{answered[0].id}）"
+    return ReviewProblem(OFF_TOPIC_ID, reason, start, end, draft[start:end], buyer.replies[0].text)
+
+
+def _suggestion(engine: ReplySource, rule: ReviewRule, analysis: Analysis | None) -> str:
     """A quick reply for the situation: the buyer's own need when known, else the rule's."""
-    # The reply book is engine state; review lives inside the package, so it may look.
-    book = engine._state.replies
     if analysis is not None:
         for reply in analysis.replies:
             if reply.intent == rule.intent:
                 return reply.text
         if rule.intent in analysis.intent_ids:
-            fit = book.for_intent(rule.intent, analysis.tags, analysis.stage)
+            fit = engine.reply_for(rule.intent, analysis.tags, analysis.stage)
             if fit is not None:
                 return fit.text
         if analysis.replies:
             return analysis.replies[0].text
-    chosen: Reply | None = book.by_id(rule.reply) if rule.reply else None
+    chosen: Reply | None = engine.reply_by_id(rule.reply) if rule.reply else None
     if chosen is None:
         tags = analysis.tags if analysis is not None else ()
-        chosen = book.for_intent(rule.intent, tags)
+        chosen = engine.reply_for(rule.intent, tags)
     return chosen.text if chosen is not None else ""

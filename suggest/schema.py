@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import Problem
+from .sizechart import SIZE_CHARTS_KEY
 from .yamlfile import KeyPath, YamlDocument, format_key_path
 
 STAGES = ("pre_sale", "in_sale", "after_sale")
@@ -344,6 +345,8 @@ REPLY = Mapping(
         # written for shops selling these categories (the shop profile's `categories`)
         "categories": ListOf(Identifier(), min_items=1),
         "priority": Number(0, 100),
+        # slots this reply asks the buyer for: not offered when the buyer already gave one
+        "asks": ListOf(Identifier()),
     },
     ("id", "text"),
 )
@@ -387,7 +390,9 @@ _SHOP_VALUE = Text(allow_empty=False)
 
 def _check_shop(value: dict[str, Any], path: KeyPath, report: Reporter) -> None:
     for key, item in value.items():
-        if not isinstance(key, str) or not re.match(r"^[a-z][a-z0-9_]*$", key):
+        if key == SIZE_CHARTS_KEY:
+            SIZE_CHARTS.check(item, (*path, key), report)
+        elif not isinstance(key, str) or not re.match(r"^[a-z][a-z0-9_]*$", key):
             report.error((*path, key), f"expected a variable name of lower-case letters, digits and '_', got {key!r}")
         elif isinstance(item, bool) or not isinstance(item, (str, int, float, list)):
             report.mismatch((*path, key), "a text, a number or a list of texts", item)
@@ -414,3 +419,200 @@ def validate(doc: YamlDocument, spec: Spec) -> list[Problem]:
     report = Reporter(doc)
     spec.check(doc.data, (), report)
     return report.problems
+
+
+# -- specs for slots and size charts (see slots.py, sizechart.py) -----------------------------
+
+class MapOf(Spec):
+    """A mapping whose keys are free (words, product names) and whose values share a spec."""
+
+    def __init__(self, name: str, value: Spec, *, key: Spec | None = None, min_items: int = 0) -> None:
+        self.name, self.value, self.key, self.min_items = name, value, key, min_items
+        self.expected = f"a mapping of {name}" + (" (at least one)" if min_items else "")
+
+    def check(self, value: Any, path: KeyPath, report: Reporter) -> None:
+        if not isinstance(value, dict) or len(value) < self.min_items:
+            report.mismatch(path, self.expected, value)
+            return
+        for key, item in value.items():
+            if self.key is not None:
+                self.key.check(key, (*path, key), report)
+            self.value.check(item, (*path, key), report)
+
+
+class Scalar(Spec):
+    """A text or a number (a normalised slot value)."""
+
+    expected = "a text or a number"
+
+    def check(self, value: Any, path: KeyPath, report: Reporter) -> None:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)) \
+                or isinstance(value, str) and not value.strip():
+            report.mismatch(path, self.expected, value)
+
+
+class Range(Spec):
+    """[low, high], two numbers with low <= high, within [floor, ceiling]."""
+
+    def __init__(self, floor: float = 0, ceiling: float = 1e9) -> None:
+        self.floor, self.ceiling = floor, ceiling
+        self.expected = f"[low, high]: two numbers from {floor:g} to {ceiling:g}, low <= high"
+
+    def check(self, value: Any, path: KeyPath, report: Reporter) -> None:
+        if not isinstance(value, list) or len(value) != 2 or any(
+                isinstance(v, bool) or not isinstance(v, (int, float)) or not self.floor <= v <= self.ceiling
+                for v in value) or value[0] > value[1]:
+            report.mismatch(path, self.expected, value)
+
+# -- the shop's size charts (replies/shop.yaml: size_charts) ---------------------------------
+
+_HOLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _check_size_rows(rows: Any, path: KeyPath, report: Reporter) -> None:
+    """Rows run from the smallest size up: the next row is the size up for a loose fit."""
+    if not isinstance(rows, list):
+        return
+    for dimension in ("height", "weight", "weight_jin", "chest", "waist", "foot"):
+        last: float | None = None
+        for i, row in enumerate(rows):
+            span = row.get(dimension) if isinstance(row, dict) else None
+            if not (isinstance(span, list) and len(span) == 2 and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in span)):
+                continue
+            if last is not None and span[0] < last:
+                report.error((*path, i, dimension), f"expected rows from the smallest size up: {dimension} "
+                                                    f"starts at {span[0]:g}, below the row before ({last:g})")
+            last = span[0]
+
+
+def _check_size_row(row: dict[str, Any], path: KeyPath, report: Reporter) -> None:
+    if not set(row) & {"height", "weight", "weight_jin"}:
+        report.error(path, "expected a height, weight or weight_jin range in a size chart row")
+    if "weight" in row and "weight_jin" in row:
+        report.error(path, "expected either weight (kg) or weight_jin (斤) in a size chart row, not both")
+
+
+SIZE_ROW = Mapping(
+    "size chart row",
+    {
+        "size": Scalar(),
+        "height": Range(50, 250),  # centimetres
+        "weight": Range(2, 250),  # kilograms
+        "weight_jin": Range(4, 500),  # 斤, as Chinese shops often write it
+        "chest": Range(30, 200),  # centimetres
+        "waist": Range(30, 200),
+        "foot": Range(10, 35),  # foot length, centimetres
+    },
+    ("size",),
+    extra=_check_size_row,
+)
+
+
+class SizeRows(Spec):
+    def __init__(self) -> None:
+        self.rows = ListOf(SIZE_ROW, min_items=1)
+        self.expected = self.rows.expected
+
+    def check(self, value: Any, path: KeyPath, report: Reporter) -> None:
+        self.rows.check(value, path, report)
+        _check_size_rows(value, path, report)
+
+
+# default: the chart for every product; other keys are product words (连衣裙, 运动鞋)
+# whose chart is used when the buyer's message or history names them
+SIZE_CHARTS = MapOf("product names to size chart rows", SizeRows(), key=Text(), min_items=1)
+
+# -- the slots file (intents/_slots.yaml) ---------------------------------------------------
+
+SLOT_PARSERS = ("number", "meters", "text", "day")
+
+
+def _check_slot_format(item: dict[str, Any], path: KeyPath, report: Reporter) -> None:
+    pattern = item.get("pattern")
+    if not isinstance(pattern, str):
+        return
+    try:
+        groups = set(re.compile(pattern).groupindex)
+    except re.error:
+        return  # Regex() has reported it
+    if "value" not in item and "n" not in groups:
+        report.error((*path, "pattern"), "expected a named group (?P<n>...) for the number, or a 'value'")
+    if "unit" in item and "unit" in groups:
+        report.error((*path, "unit"), "expected either a (?P<unit>...) group or a 'unit', not both")
+
+
+SLOT_FORMAT = Mapping(
+    "slot format",
+    {"pattern": Regex(), "parse": Text(choices=SLOT_PARSERS), "value": Scalar(), "unit": Text()},
+    ("pattern",),
+    shorthand=("pattern", Regex()),
+    extra=_check_slot_format,
+)
+
+
+def _check_slot(slot: dict[str, Any], path: KeyPath, report: Reporter) -> None:
+    hole = slot.get("hole")
+    if isinstance(hole, str) and not _HOLE_NAME.match(hole):
+        report.mismatch((*path, "hole"), "a hole name of lower-case letters, digits and '_'", hole)
+    units = slot.get("units", {})
+    units = units if isinstance(units, dict) else {}
+    for i, bare in enumerate(slot.get("bare", []) or []):
+        if isinstance(bare, dict) and isinstance(bare.get("unit"), str) and bare["unit"] not in units:
+            report.error((*path, "bare", i, "unit"), f"expected a unit of 'units', got {bare['unit']!r}")
+    for i, item in enumerate(slot.get("formats", []) or []):
+        if isinstance(item, dict) and isinstance(item.get("unit"), str) and item["unit"] not in units:
+            report.error((*path, "formats", i, "unit"), f"expected a unit of 'units', got {item['unit']!r}")
+    if not any(slot.get(key) for key in ("words", "formats", "placeholders")):
+        report.error(path, "expected words, formats or placeholders in a slot")
+
+
+SLOT = Mapping(
+    "slot",
+    {
+        "description": Text(),
+        "hole": Text(),
+        "words": MapOf("words to values", Scalar(), key=Text(), min_items=1),
+        "formats": ListOf(SLOT_FORMAT, min_items=1),
+        "units": MapOf("units to factors", Number(1e-6, 1e6), key=Text(), min_items=1),
+        "bare": ListOf(Mapping("bare unit", {"from": Number(0, 1e9), "unit": Text()}, ("from", "unit"))),
+        "range": Range(-1e9, 1e9),
+        "placeholders": ListOf(Text(), min_items=1),
+    },
+    extra=_check_slot,
+)
+
+
+def _check_slots_file(doc: dict[str, Any], path: KeyPath, report: Reporter) -> None:
+    slots = doc.get("slots")
+    names = set(slots) if isinstance(slots, dict) else set()
+    for key in names:
+        if not isinstance(key, str) or not _HOLE_NAME.match(key):
+            report.error((*path, "slots", key), f"expected a slot name of lower-case letters, digits and '_', "
+                                                f"got {key!r}")
+    for i, item in enumerate(doc.get("combined", []) or []):
+        pattern = item.get("pattern") if isinstance(item, dict) else item
+        try:
+            groups = set(re.compile(pattern).groupindex) if isinstance(pattern, str) else set()
+        except re.error:
+            continue
+        slot_groups = {g for g in groups if not g.endswith("_unit")}
+        if len(slot_groups) < 2:
+            report.error((*path, "combined", i), "expected two or more named groups, each a slot")
+        for group in sorted(groups):
+            base = group[:-5] if group.endswith("_unit") else group
+            if base not in names:
+                report.error((*path, "combined", i), f"expected named groups that are slots, got (?P<{group}>...)")
+
+
+SLOTS = Mapping(
+    "slots file",
+    {
+        "description": Text(),
+        "slots": MapOf("slot names to slots", SLOT, min_items=1),
+        "combined": ListOf(Mapping("combined format", {"pattern": Regex()}, ("pattern",),
+                                   shorthand=("pattern", Regex()))),
+    },
+    ("slots",),
+    extra=_check_slots_file,
+)

@@ -10,6 +10,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+SLOTS_FILE = "_slots.yaml"
+
 
 def bundled_dir(name: str) -> Path:
     """A bundled pack folder: inside the wheel, or at the root of a checkout."""
@@ -43,10 +45,17 @@ class PackSources:
                    Path(tags) if tags is not None else bundled_dir("tags"),
                    replies_dir, shop_path)
 
+    def slots_file(self) -> Path:
+        """intents/_slots.yaml of the intents folder, else the bundled one."""
+        own = self.intents / SLOTS_FILE
+        return own if own.is_file() else bundled_dir("intents") / SLOTS_FILE
+
     def files(self) -> list[Path]:
         out: list[Path] = []
         for folder in (self.intents, self.tags, self.replies):
             out.extend(pack_files(folder, skip=self.shop))
+        if self.slots_file() not in out:
+            out.append(self.slots_file())
         if self.shop.is_file():
             out.append(self.shop)
         return out

@@ -29,7 +29,7 @@ PROGRAM = Program(
                      templates=(TemplateRule("{when} {send}", (("when",), ("send",)), 0.7, 4, False),),
                      negations=(), exclude=(), signals=()),),
     tags=(), situations=(), classes=(WordClass("when", ("几天",), ((),)), WordClass("send", ("发货",), (("fa huo",),))),
-    replies=({"intent": "shipping", "replies": ({"id": "a", "text": "亲"},)},), shop={"name": "小店"},
+    replies=({"intent": "shipping", "replies": ({"id": "a", "text": "亲"},)},), shop={"name": "小店"}, slots={},
     jieba=({"包邮": 200000}, 200000), pinyin={"包": "bao"})
 
 

@@ -53,6 +53,12 @@ PACKS = _reply_packs()
 BY_INTENT = {pack["intent"]: pack["replies"] for pack in PACKS}
 ALL_REPLIES = [(pack["intent"], reply) for pack in PACKS for reply in pack["replies"]]
 SHOP: dict[str, Any] = yaml.safe_load((bundled_dir("replies") / "shop.yaml").read_text(encoding="utf-8"))
+# A value for every slot hole a template may name ({height}, {size_pick}, ...): what a
+# buyer's message fills in (tests/test_slots.py checks the filling itself).
+SLOT_SAMPLES: dict[str, Any] = {"height": 165, "weight": 55, "weight_jin": 110, "size_pick": "L", "size_up": "XL",
+                                "size_beyond": "2XL", "size": "M", "size_step": 1, "order_no": "1234567890123",
+                                "buyer_courier": "顺丰", "colour": "黑色", "quantity": 2, "price_offer": 60,
+                                "discount": 10, "days": 3, "date": "tomorrow", "region": "新疆"}
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +124,7 @@ def test_reply_ids_are_unique_and_named_after_their_intent() -> None:
 
 @pytest.mark.parametrize(("intent", "reply"), ALL_REPLIES, ids=[r["id"] for _, r in ALL_REPLIES])
 def test_every_bundled_template_renders_with_the_example_shop(intent: str, reply: dict[str, Any]) -> None:
-    text = render(reply["text"], SHOP)
+    text = render(reply["text"], {**SLOT_SAMPLES, **SHOP})
     assert "{" not in text and "}" not in text
     assert len(text) >= 15  # a sentence or two, never a bare word
     assert re.search(r"亲|您", text)
@@ -443,6 +449,8 @@ def test_topic_ranking_with_a_limit_is_the_full_ranking_cut(book: ReplyBook, tex
         for stage in ("pre_sale", "in_sale", "after_sale", None):
             present, kinds = frozenset([intent]), frozenset(types)
             expected = list(book.candidates(intent, present, kinds, stage, said_pairs))
+            # with no slots given, a reply with slot holes (its text keeps the braces) is never offered
+            assert not any("{" in r.text for r in expected)
             for limit in (1, 3, 6):
                 assert list(book.candidates(intent, present, kinds, stage, said_pairs, limit=limit)) == \
                     expected[:limit]

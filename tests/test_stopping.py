@@ -252,7 +252,7 @@ os.replace = replace
 folder = Path(sys.argv[1])
 key = "k" * 64
 from suggest.program import Program
-program = Program(intents=(), tags=(), situations=(), classes=(), replies=(), shop={"x": list(range(1000))},
+program = Program(intents=(), tags=(), situations=(), classes=(), replies=(), shop={"x": list(range(1000))}, slots={},
                   jieba=({}, 0), pinyin={})
 cache.write_entry(folder, cache.entry_path(folder, key), key, program)
 print("survived")
