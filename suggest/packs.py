@@ -22,12 +22,11 @@ from .schema import (
     validate,
 )
 from .sizechart import SIZE_CHARTS_KEY
-from .sources import SLOTS_FILE, PackSources, pack_files
+from .sources import CLASSES_FILE, SLOTS_FILE, PackSources, pack_files
 from .templates import TemplateError, template_fields
 from .yamlfile import YamlDocument, read_yaml
 
 SHARED_FILE = "_shared.yaml"
-CLASSES_FILE = "_classes.yaml"
 # Files of the intents folder that are not intent packs of their own.
 SPECIAL_FILES = (SHARED_FILE, CLASSES_FILE)
 
@@ -77,12 +76,7 @@ def load_packs(sources: PackSources) -> PackSet:
             if path.name == SLOTS_FILE and spec is INTENT_PACK:
                 continue  # the slot extractors (see slots.py), read below, not an intent pack
             if path.name == CLASSES_FILE and spec is INTENT_PACK:
-                classes = _read(path, CLASSES_PACK, packs.problems)
-                if classes is not None:
-                    packs.shared_classes = dict(classes.data["classes"])
-                    packs.shared_class_origins = {name: (classes.path, classes.line_of(("classes", name)))
-                                                  for name in packs.shared_classes}
-                continue
+                continue  # read below, from this folder or the bundled one
             if path.name.startswith("_") and spec is INTENT_PACK:
                 continue  # data of another module (e.g. slots), read there
             doc = _read(path, spec, packs.problems)
@@ -116,6 +110,12 @@ def load_packs(sources: PackSources) -> PackSet:
     from .slots import read_slots
 
     packs.slots = read_slots(sources.slots_file(), packs.problems)
+    if sources.classes_file().is_file():
+        classes = _read(sources.classes_file(), CLASSES_PACK, packs.problems)
+        if classes is not None:
+            packs.shared_classes = dict(classes.data["classes"])
+            packs.shared_class_origins = {name: (classes.path, classes.line_of(("classes", name)))
+                                          for name in packs.shared_classes}
     shop_doc = _read(sources.shop, SHOP_PROFILE, packs.problems)
     if shop_doc is not None:
         packs.shop = dict(shop_doc.data)

@@ -102,7 +102,7 @@ def phrases_from_packs(intents: str | Path | None = None, replies: str | Path | 
     """Every reply of the packs as a quick phrase, filled from the shop profile, in pack order."""
     from .packs import load_packs
     from .sources import PackSources
-    from .templates import render
+    from .templates import render, template_fields
 
     packs = load_packs(PackSources.of(intents=intents, tags=tags, replies=replies, shop=shop))
     if packs.errors:
@@ -127,6 +127,8 @@ def phrases_from_packs(intents: str | Path | None = None, replies: str | Path | 
     for pack in reply_packs:
         intent = pack["intent"]
         for reply in pack["replies"]:
+            if any(name not in packs.shop for name in template_fields(reply["text"])):
+                continue  # filled per message from what the buyer said ({size_pick}): no fixed phrase
             if reply["id"] in kept_codes:
                 code = kept_codes[reply["id"]]
             else:

@@ -59,7 +59,7 @@ _STAGE_WEIGHT = 1.0
 _ANY_STAGE_BONUS = 0.5  # stage unknown: a reply that fits any stage is the safer guess
 # A reply filled with what the buyer said (the size from the chart for 165 110) answers
 # this buyer: it goes before every reply that could be sent to anyone, types included.
-_SLOT_WEIGHT = 5.0
+_SLOT_WEIGHT = 9.0  # above a situation's: the reply that names the buyer's facts comes first
 _SLOT_HOLE = 0.1  # per hole filled: the reply that uses more of the buyer's facts first
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SLOTS_FILE = "_slots.yaml"
+CLASSES_FILE = "_classes.yaml"
 
 
 def bundled_dir(name: str) -> Path:
@@ -50,12 +51,19 @@ class PackSources:
         own = self.intents / SLOTS_FILE
         return own if own.is_file() else bundled_dir("intents") / SLOTS_FILE
 
+    def classes_file(self) -> Path:
+        """intents/_classes.yaml of the intents folder, else the bundled one (the bundled
+        replies' situations use the shared classes too)."""
+        own = self.intents / CLASSES_FILE
+        return own if own.is_file() else bundled_dir("intents") / CLASSES_FILE
+
     def files(self) -> list[Path]:
         out: list[Path] = []
         for folder in (self.intents, self.tags, self.replies):
             out.extend(pack_files(folder, skip=self.shop))
-        if self.slots_file() not in out:
-            out.append(self.slots_file())
+        for shared in (self.slots_file(), self.classes_file()):
+            if shared not in out:
+                out.append(shared)
         if self.shop.is_file():
             out.append(self.shop)
         return out

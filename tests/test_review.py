@@ -47,6 +47,7 @@ STUB_INTENTS: dict[str, list[str]] = {
     "product_info": ["纯棉", "材质", "正品", "有货", "还有吗", "怎么样"],
     "order_change": ["改地址", "取消订单"],
     "farewell": ["谢谢", "再见"],
+    "invoice": ["发票"],  # the bundled replies answer invoices too
 }
 STUB_TAGS: dict[str, list[str]] = {t: [f"__{t}__"] for t in CUSTOMER_TYPES}
 STUB_TAGS["irritable"] = ["气死", "什么破", "垃圾"]

@@ -73,7 +73,7 @@ def test_the_bag_gives_the_records_plain_batch_gives(client: Any, tmp_path: Path
     # small ranges: many lines and several bad ones sit on range boundaries
     records = analyze_bag([path], block_bytes=300).compute()
     assert without_timings(records) == without_timings(plain)
-    assert sum("error" in r for r in records) == 3
+    assert sum("error" in r for r in records) == sum("error" in r for r in plain) >= 2
     # a bag of lines works the same way
     lines = batch_input().split(b"\n")
     import dask.bag as db
