@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
@@ -621,13 +621,21 @@ def report(log: str, fmt: str, columns: tuple[str, ...], progress: bool, html_ou
     from .packs import load_packs
     from .report import count_log
     from .sources import PackSources
+    from .stopping import stop_on_signals
 
-    engine = _engine(intents, replies, tags, shop)
-    if dask_address:
-        counts = _report_dask(log, fmt, dask_address, intents, replies, tags, shop)
-    else:
-        with _log_lines(log, fmt, columns, "report", progress) as lines:
-            counts = count_log(lines, engine)
+    with stop_on_signals() as stop:
+        engine = _engine(intents, replies, tags, shop)
+        done = [0]
+        if dask_address:
+            counts = _report_dask(log, fmt, dask_address, intents, replies, tags, shop)
+        else:
+            with _log_lines(log, fmt, columns, "report", progress) as lines:
+                counts = count_log(_until_stopped(lines, stop, done), engine)
+    if stop.requested:
+        # half a log's figures would read as the whole log's: nothing is written
+        _err(f"report stopped by {stop.signal_name} after {done[0]:,} log line{'s' if done[0] != 1 else ''}: "
+             "no report written")
+        sys.exit(stop.exit_status)
     figures = counts.figures(load_packs(PackSources.of(intents=intents, tags=tags, replies=replies, shop=shop)))
     if html_out:
         from .report_html import render_html
@@ -645,6 +653,21 @@ def report(log: str, fmt: str, columns: tuple[str, ...], progress: bool, html_ou
     if failed:
         _err(f"{failed} line{'s' if failed != 1 else ''} could not be read (the report counts the rest)")
         sys.exit(1)
+
+
+def _until_stopped(lines: Iterable[Any], stop: StopRequest, done: list[int]) -> Iterator[Any]:
+    """The lines until a stop signal comes (reading may be cut short; counting never is)."""
+    from .stopping import Stopped
+
+    source = iter(lines)
+    while not stop.requested:
+        try:
+            with stop.interruptible():
+                item = next(source)
+        except (StopIteration, Stopped):
+            return
+        done[0] += 1
+        yield item
 
 
 def _report_dask(log: str, fmt: str, address: str, intents: str | None, replies: str | None,

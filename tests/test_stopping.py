@@ -370,3 +370,26 @@ def test_interactive_chat_ends_on_ctrl_c(tmp_path: Path) -> None:
     assert "Traceback" not in text, text[-3000:]
     assert "chat stopped by SIGINT after 1 buyer message" in text
     assert list(tmpdir.iterdir()) == []
+
+
+# -- suggest report ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_report_stops_on_a_signal_and_writes_no_half_report(tmp_path: Path, signum: int) -> None:
+    log = tmp_path / "chats.jsonl"
+    with open(log, "w", encoding="utf-8") as out:
+        for i in range(200_000):
+            out.write(json.dumps({"session": f"s{i % 500}", "text": ["包邮吗", "衣服破了个洞", "在吗"][i % 3]},
+                                 ensure_ascii=False) + "\n")
+    html = tmp_path / "report.html"
+    proc = subprocess.Popen([sys.executable, "-m", "suggest", "report", str(log), "--html", str(html)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    time.sleep(3)  # the packs are loaded and counting has started
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signum)
+    _out, err = proc.communicate(timeout=WAIT)
+    assert proc.returncode == 128 + signum, err.decode()
+    text = err.decode()
+    assert "Traceback" not in text
+    assert f"report stopped by {signal.Signals(signum).name} after" in text and "no report written" in text
+    assert not html.exists()
