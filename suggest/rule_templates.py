@@ -164,6 +164,13 @@ def match(rule: TemplateRule, occ: Occurrences, memo: dict[tuple[str, ...], list
         if not ways:
             return None
         spans.append(ways)
+    if len(spans) == 1:  # most templates: the leftmost span that is not avoided
+        for start, end, parts in spans[0]:
+            if not any(s < end and start < e for s, e in avoid):
+                return (start, end, parts)
+        return None
+    if len(spans) == 2 and not rule.any_order:
+        return _pair(spans[0], spans[1], rule.gap, avoid)
     orders: Sequence[Sequence[int]] = (
         list(permutations(range(len(spans)))) if rule.any_order and len(spans) > 1 else [range(len(spans))])
     best: tuple[int, int, tuple[Part, ...]] | None = None
@@ -172,6 +179,21 @@ def match(rule: TemplateRule, occ: Occurrences, memo: dict[tuple[str, ...], list
         if found is not None and (best is None or found[0] < best[0]):
             best = found
     return best
+
+
+def _pair(first: Sequence[Span], second: Sequence[Span], gap: int, avoid: Sequence[tuple[int, int]]
+          ) -> tuple[int, int, tuple[Part, ...]] | None:
+    """Two fragments in order (the common template): what ``_chain`` does, without recursion."""
+    for start, end, parts in first:
+        for start2, end2, parts2 in second:
+            if start2 < end:
+                continue
+            if start2 - end > gap:
+                break  # spans are sorted by start
+            if not any(s < end2 and start < e for s, e in avoid):
+                return (start, end2, parts + parts2)
+            break  # _chain takes the first follower too
+    return None
 
 
 def _chain(spans: Sequence[Sequence[Span]], gap: int, avoid: Sequence[tuple[int, int]] = ()
