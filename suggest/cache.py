@@ -24,7 +24,6 @@ import hashlib
 import marshal
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from importlib.util import find_spec
@@ -77,9 +76,9 @@ def _code_fingerprint() -> bytes:
 
 
 def cache_key(pack_fingerprint: str) -> str:
-    from .program import MODEL_FINGERPRINT
+    from .program import model_fingerprint
 
-    return hashlib.sha256(_code_fingerprint() + MODEL_FINGERPRINT.encode() + pack_fingerprint.encode()).hexdigest()
+    return hashlib.sha256(_code_fingerprint() + model_fingerprint().encode() + pack_fingerprint.encode()).hexdigest()
 
 
 def entry_path(folder: Path, key: str) -> Path:
@@ -136,6 +135,8 @@ def write_entry(folder: Path, path: Path, key: str, program: Program) -> None:
         payload = marshal.dumps(encode(program))
     except ValueError:
         return  # a value marshal cannot store: answer without caching
+    import tempfile  # only a cache miss writes: a lookup does not pay for the import
+
     try:
         folder.mkdir(parents=True, exist_ok=True)
         # SIGTERM/SIGINT wait until the entry is in place or its temporary file is gone:

@@ -251,10 +251,12 @@ class Matcher:
         # One automaton finds, in one pass, every keyword, every class word, every string
         # a regex needs and every pair of a fuzzy phrase.
         strings = set(self.keywords) | set(atoms_by_string) | set(phrases_by_pair) | set(classes_of)
+        none: frozenset[int] = frozenset()  # one shared empty set: most strings need no atoms or jobs
         self.finder = automaton({
             string: ((string, tuple(self.keywords[string])) if string in self.keywords else None,
-                     frozenset(atoms_by_string.get(string, ())), frozenset(jobs_by_string.get(string, ())),
-                     tuple(phrases_by_pair.get(string, ())),
+                     frozenset(atoms_by_string[string]) if string in atoms_by_string else none,
+                     frozenset(jobs_by_string[string]) if string in jobs_by_string else none,
+                     tuple(phrases_by_pair[string]) if string in phrases_by_pair else (),
                      (string, tuple(sorted(classes_of[string]))) if string in classes_of else None)
             for string in sorted(strings)})
         # Slips are found on a "syllable string": each CJK character replaced by one
@@ -502,6 +504,7 @@ class Matcher:
         """
         text = norm.text
         syllables = text.translate(self.syllable_table)
+        exact: list[tuple[int, int]] | None = None  # multi-character words found as typed
         for last, (length, words) in self.variant_finder.iter(syllables):
             start = last + 1 - length
             piece = text[start:start + length]
@@ -514,7 +517,14 @@ class Matcher:
                 if (len(typed) == length or len(typed) > (1 if length <= 3 else 2)
                         or any(c in _FUNCTION_CHARS for c in typed)):
                     continue
-                if self.known_words.get(piece, 0) > 0 or not tokens.aligned(start, start + length):
+                end = start + length
+                if exact is None:
+                    exact = [(s, e) for items in occ.values() for s, e, _w in items if e - s >= 2]
+                # (a pack word found as typed that crosses the piece is a token it cuts: known
+                # without asking jieba, which a one-shot lookup then need not import)
+                if (self.known_words.get(piece, 0) > 0
+                        or any(s < start < e or s < end < e for s, e in exact)
+                        or not tokens.aligned(start, end)):
                     break  # the same for every word it might stand for
                 for index, weight in self.keyword_variants.get(word, ()):
                     found.setdefault(index, []).append(Hit("variant", word, start, start + length, weight * 0.9))

@@ -4,7 +4,7 @@ This module is the one place that says what a compiled pack holds. The compiler
 fills these records (defaults already applied by the schema, once), the matcher
 and the engine read their named fields, and the cache stores them through
 ``encode``/``decode``, which turn records into marshal-able tuples and back. The
-cache key includes ``MODEL_FINGERPRINT``, derived from the records' definitions:
+cache key includes ``model_fingerprint()``, derived from the records' definitions:
 a change of shape gives a new key without anyone bumping a number by hand.
 
 Adding a rule kind means one record here, its compile step in ``compiler`` and
@@ -14,6 +14,7 @@ its matching code in ``matching``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -44,6 +45,9 @@ class Hit(NamedTuple):
     end: int
     weight: float
     parts: tuple[Part, ...] = ()
+
+
+PLAIN = {"plain": True}  # field metadata: the value holds no records
 
 
 @dataclass(frozen=True)
@@ -168,11 +172,13 @@ class Program:
     # situations of intents, each a rule set with the id ``intent.situation``
     situations: tuple[RuleSet, ...]
     classes: tuple[WordClass, ...]
-    replies: tuple[dict[str, Any], ...]  # reply packs as validated (read by ``replies``)
-    shop: dict[str, Any]
-    slots: dict[str, Any]  # the slot extractors, as ``slots.compile_slots`` writes them
-    jieba: tuple[dict[str, int], int]
-    pinyin: dict[str, str]
+    # plain data (no records inside): stored and read as it is, not walked value by value
+    replies: tuple[dict[str, Any], ...] = dataclasses.field(metadata=PLAIN)  # reply packs as validated
+    shop: dict[str, Any] = dataclasses.field(metadata=PLAIN)
+    # the slot extractors, as ``slots.compile_slots`` writes them
+    slots: dict[str, Any] = dataclasses.field(metadata=PLAIN)
+    jieba: tuple[dict[str, int], int] = dataclasses.field(metadata=PLAIN)
+    pinyin: dict[str, str] = dataclasses.field(metadata=PLAIN)
 
 
 _RECORDS: tuple[type, ...] = (KeywordRule, RegexRule, PhraseRules, TogetherRule, OnlyRule, WordClass,
@@ -180,16 +186,17 @@ _RECORDS: tuple[type, ...] = (KeywordRule, RegexRule, PhraseRules, TogetherRule,
 _TAG = {cls: index for index, cls in enumerate(_RECORDS)}
 
 
-def _fingerprint() -> str:
+@functools.cache
+def model_fingerprint() -> str:
+    """A hash of every record's fields and their types: part of the cache key."""
     digest = hashlib.sha256()
     for cls in _RECORDS:
         digest.update(cls.__name__.encode())
         for f in dataclasses.fields(cls):
-            digest.update(f"{f.name}:{f.type}".encode())
+            digest.update(f"{f.name}:{f.type}:{dict(f.metadata)}".encode())
     return digest.hexdigest()
 
 
-MODEL_FINGERPRINT = _fingerprint()
 
 
 def encode(value: Any) -> Any:
@@ -200,7 +207,8 @@ def encode(value: Any) -> Any:
     lists and dicts only, which are kept as they are.
     """
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return (None, _TAG[type(value)], *(encode(getattr(value, f.name)) for f in dataclasses.fields(value)))
+        return (None, _TAG[type(value)], *(getattr(value, f.name) if f.metadata.get("plain")
+                                           else encode(getattr(value, f.name)) for f in dataclasses.fields(value)))
     if isinstance(value, tuple):
         return tuple(encode(v) for v in value)
     if isinstance(value, list):
@@ -210,11 +218,23 @@ def encode(value: Any) -> Any:
     return value
 
 
+_FIELDS = tuple(tuple(f.name for f in dataclasses.fields(cls)) for cls in _RECORDS)
+_PLAIN_FIELDS = tuple(tuple(bool(f.metadata.get("plain")) for f in dataclasses.fields(cls)) for cls in _RECORDS)
+
+
 def decode(value: Any) -> Any:
-    """The inverse of ``encode``."""
+    """The inverse of ``encode``.
+
+    Records are filled in one step (``__dict__``) instead of through a frozen
+    dataclass's ``__init__``: the same objects, and a one-shot lookup decodes thousands.
+    """
     if isinstance(value, tuple):
         if value and value[0] is None:
-            return _RECORDS[value[1]](*(decode(v) for v in value[2:]))
+            tag = value[1]
+            record: Any = object.__new__(_RECORDS[tag])
+            values = [v if plain else decode(v) for v, plain in zip(value[2:], _PLAIN_FIELDS[tag], strict=True)]
+            record.__dict__.update(zip(_FIELDS[tag], values, strict=True))
+            return record
         return tuple(decode(v) for v in value)
     if isinstance(value, list):
         return [decode(v) for v in value]
