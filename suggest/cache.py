@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import marshal
 import os
@@ -28,6 +29,7 @@ import time
 from collections.abc import Callable
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 from .program import Program, decode, encode
 from .stopping import signals_held
@@ -110,8 +112,8 @@ def _header(key: str, payload: bytes) -> bytes:
     return MAGIC + key.encode() + b"\n" + hashlib.sha256(payload).hexdigest().encode() + b"\n"
 
 
-def read_entry(path: Path, key: str) -> Program | None:
-    """The program stored at ``path`` for ``key``, or None if it is missing or not sound."""
+def _read_payload(path: Path, key: str) -> bytes | None:
+    """The payload stored at ``path`` for ``key``, or None if it is missing or not sound."""
     try:
         raw = path.read_bytes()
     except OSError:
@@ -123,6 +125,14 @@ def read_entry(path: Path, key: str) -> Program | None:
     digest, newline, payload = body.partition(b"\n")
     if not newline or digest != hashlib.sha256(payload).hexdigest().encode():
         return None  # truncated or corrupt: marshal must never see it
+    return payload
+
+
+def read_entry(path: Path, key: str) -> Program | None:
+    """The program stored at ``path`` for ``key``, or None if it is missing or not sound."""
+    payload = _read_payload(path, key)
+    if payload is None:
+        return None
     try:
         program = decode(marshal.loads(payload))
     except (EOFError, ValueError, TypeError, IndexError, KeyError):
@@ -130,11 +140,35 @@ def read_entry(path: Path, key: str) -> Program | None:
     return program if isinstance(program, Program) else None
 
 
+def load_or_build_data(name: str, key: str, build: Callable[[], Any]) -> Any:
+    """Plain data that depends on ``key`` alone (not on the packs), cached like programs:
+    the jieba base dictionary is read once, not again after every pack edit."""
+    folder = cache_dir()
+    if folder is None:
+        return build()
+    full_key = hashlib.sha256(_code_fingerprint() + name.encode() + b"\0" + key.encode()).hexdigest()
+    path = entry_path(folder, full_key)
+    payload = _read_payload(path, full_key)
+    if payload is not None:
+        try:
+            return marshal.loads(payload)
+        except (EOFError, ValueError, TypeError):
+            pass
+    data = build()
+    with contextlib.suppress(ValueError):  # a value marshal cannot store: answer without caching
+        _write_payload(folder, path, full_key, marshal.dumps(data))
+    return data
+
+
 def write_entry(folder: Path, path: Path, key: str, program: Program) -> None:
     try:
         payload = marshal.dumps(encode(program))
     except ValueError:
         return  # a value marshal cannot store: answer without caching
+    _write_payload(folder, path, key, payload)
+
+
+def _write_payload(folder: Path, path: Path, key: str, payload: bytes) -> None:
     import tempfile  # only a cache miss writes: a lookup does not pay for the import
 
     try:

@@ -40,18 +40,17 @@ def import_jieba() -> Any:
 
 def build_prefix_dict(keywords: Iterable[str]) -> tuple[dict[str, int], int]:
     """The (FREQ, total) pair jieba's tokenizer works from."""
+    from .cache import load_or_build_data
+
     jieba = import_jieba()
     dict_path = Path(jieba.__file__).with_name("dict.txt")
-    words: list[tuple[int, str]] = []
-    with open(dict_path, encoding="utf-8") as handle:
-        for line in handle:
-            parts = line.split(" ")
-            if len(parts) >= 2 and parts[1].strip().isdigit():
-                words.append((int(parts[1]), parts[0]))
-    words.sort(reverse=True)
-    chosen: dict[str, int] = {word: freq for freq, word in words[:COMMON_WORDS]}
-    for word, freq in _single_chars(words):
-        chosen.setdefault(word, freq)
+    try:
+        stat = dict_path.stat()
+        version = f"{dict_path}:{stat.st_size}:{stat.st_mtime_ns}:{COMMON_WORDS}"
+    except OSError:
+        version = f"{dict_path}:{COMMON_WORDS}"
+    # jieba's part does not change with the packs: read once, not after every pack edit
+    chosen: dict[str, int] = dict(load_or_build_data("jieba-base", version, lambda: _base_words(dict_path)))
     for keyword in keywords:
         keyword = keyword.strip()
         if keyword and " " not in keyword:
@@ -64,6 +63,21 @@ def build_prefix_dict(keywords: Iterable[str]) -> tuple[dict[str, int], int]:
         for end in range(1, len(word)):
             freq_map.setdefault(word[:end], 0)
     return freq_map, total
+
+
+def _base_words(dict_path: Path) -> dict[str, int]:
+    """The most frequent words of jieba's dictionary, and every single character it knows."""
+    words: list[tuple[int, str]] = []
+    with open(dict_path, encoding="utf-8") as handle:
+        for line in handle:
+            parts = line.split(" ")
+            if len(parts) >= 2 and parts[1].strip().isdigit():
+                words.append((int(parts[1]), parts[0]))
+    words.sort(reverse=True)
+    chosen: dict[str, int] = {word: freq for freq, word in words[:COMMON_WORDS]}
+    for word, freq in _single_chars(words):
+        chosen.setdefault(word, freq)
+    return chosen
 
 
 def _single_chars(words: list[tuple[int, str]]) -> Iterable[tuple[str, int]]:

@@ -331,3 +331,17 @@ def test_processes_with_other_hash_seeds_give_the_same_answers(tmp_path: Path) -
         assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
         outputs.append(done.stdout)
     assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_plain_data_is_cached_by_its_key(folder: Path) -> None:
+    calls: list[int] = []
+
+    def build() -> dict[str, int]:
+        calls.append(1)
+        return {"包邮": 3}
+
+    assert cache.load_or_build_data("words", "v1", build) == {"包邮": 3}
+    assert cache.load_or_build_data("words", "v1", build) == {"包邮": 3}
+    assert len(calls) == 1  # read back, not built again
+    assert cache.load_or_build_data("words", "v2", build) == {"包邮": 3}
+    assert len(calls) == 2  # another key is another entry
