@@ -128,6 +128,18 @@ def _read_payload(path: Path, key: str) -> bytes | None:
     return payload
 
 
+def is_whole(path: Path) -> bool:
+    """Is the entry at ``path`` complete and unchanged (its header and checksum agree)?"""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return False
+    if not raw.startswith(MAGIC):
+        return False
+    key = raw[len(MAGIC):].split(b"\n", 1)[0].decode("ascii", "replace")
+    return _read_payload(path, key) is not None
+
+
 def read_entry(path: Path, key: str) -> Program | None:
     """The program stored at ``path`` for ``key``, or None if it is missing or not sound."""
     payload = _read_payload(path, key)
@@ -147,7 +159,7 @@ def load_or_build_data(name: str, key: str, build: Callable[[], Any]) -> Any:
     if folder is None:
         return build()
     full_key = hashlib.sha256(_code_fingerprint() + name.encode() + b"\0" + key.encode()).hexdigest()
-    path = entry_path(folder, full_key)
+    path = folder / f"data-{full_key[:40]}.bin"
     payload = _read_payload(path, full_key)
     if payload is not None:
         try:
@@ -191,18 +203,20 @@ def _write_payload(folder: Path, path: Path, key: str, payload: bytes) -> None:
 
 
 def _prune(folder: Path) -> None:
-    """Keep the newest entries; drop temporary files left by processes that died."""
-    entries: list[tuple[float, Path]] = []
+    """Keep the newest entries of each kind; drop temporary files left by processes that died."""
+    entries: dict[str, list[tuple[float, Path]]] = {"program-": [], "data-": []}
     now = time.time()
     for item in folder.iterdir():
         try:
             mtime = item.stat().st_mtime
         except OSError:
             continue  # removed by another process meanwhile
-        if item.name.startswith("program-") and item.suffix == ".bin":
-            entries.append((mtime, item))
+        kind = next((k for k in entries if item.name.startswith(k)), None)
+        if kind is not None and item.suffix == ".bin":
+            entries[kind].append((mtime, item))
         elif item.name.startswith(".program-") and now - mtime > STALE_TEMP_SECONDS:
             item.unlink(missing_ok=True)
-    entries.sort(reverse=True)
-    for _, old in entries[KEEP_ENTRIES:]:
-        old.unlink(missing_ok=True)
+    for kept in entries.values():
+        kept.sort(reverse=True)
+        for _, old in kept[KEEP_ENTRIES:]:
+            old.unlink(missing_ok=True)
