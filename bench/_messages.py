@@ -30,3 +30,20 @@ def messages() -> list[str]:
         if texts:
             return texts
     return list(BUILT_IN)
+
+
+def messages_from(path: Path) -> list[str]:
+    """Texts of a file: JSONL with a "text" field, or plain text one message a line.
+    Lines the engine would refuse (nothing to read once placeholders go) are left out."""
+    from suggest.normalize import is_empty
+
+    texts = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            line = line.strip()
+            if not line:
+                continue
+            text = json.loads(line).get("text", "") if line.startswith("{") else line
+            if isinstance(text, str) and not is_empty(text):
+                texts.append(text)
+    return texts
