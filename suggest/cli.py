@@ -387,16 +387,7 @@ def batch(files: tuple[str, ...], workers: int, dask_address: str | None, intent
             return
         if len(files) > 1:
             raise _fail("several files need --dask; without it, give one file (or -)", 2)
-        file = files[0]
-        if file == "-":
-            stream: IO[bytes] = _binary("stdin")
-            size = 0
-        else:
-            try:
-                stream = open(file, "rb")  # noqa: SIM115 - closed in the finally below
-                size = os.fstat(stream.fileno()).st_size
-            except OSError as exc:
-                raise _fail(f"cannot read {file}: {exc.strerror or exc}", 2) from None
+        stream, size = _open_input(files[0])
         out = _binary("stdout")
         counter = _ByteCounter(_input_lines(stream))
         engine_args = {"intents": intents, "replies": replies, "tags": tags, "shop": shop}
@@ -435,6 +426,18 @@ def batch(files: tuple[str, ...], workers: int, dask_address: str | None, intent
     if failed:
         _err(f"{failed} line{'s' if failed != 1 else ''} failed (see the \"error\" records)")
         sys.exit(1)
+
+
+def _open_input(file: str) -> tuple[IO[bytes], int]:
+    """``file`` (or stdin for ``-``) opened for reading bytes, and its size for the progress bar
+    (0 when unknown). The caller closes it unless it is stdin."""
+    if file == "-":
+        return _binary("stdin"), 0
+    try:
+        stream = open(file, "rb")  # noqa: SIM115 - the caller closes it
+        return stream, os.fstat(stream.fileno()).st_size
+    except OSError as exc:
+        raise _fail(f"cannot read {file}: {exc.strerror or exc}", 2) from None
 
 
 def _input_lines(stream: IO[bytes]) -> Iterator[bytes]:
@@ -570,15 +573,7 @@ def _log_lines(log: str, fmt: str, columns: Sequence[str], label: str, progress:
         mapping = parse_columns(columns)
     except InputError as exc:
         raise _fail(str(exc), 2) from None
-    if log == "-":
-        stream: IO[bytes] = _binary("stdin")
-        size = 0
-    else:
-        try:
-            stream = open(log, "rb")  # noqa: SIM115 - closed in the finally below
-            size = os.fstat(stream.fileno()).st_size
-        except OSError as exc:
-            raise _fail(f"cannot read {log}: {exc.strerror or exc}", 2) from None
+    stream, size = _open_input(log)
 
     def lines(update: Callable[[int], None]) -> Iterator[Any]:
         for line in read_log(stream, fmt, mapping):

@@ -132,6 +132,11 @@ def _id_of(path: Path) -> str | None:
     return found if isinstance(found, str) else None
 
 
+def read_validated(path: Path, spec: Spec, problems: list[Problem]) -> YamlDocument | None:
+    """The YAML file at ``path`` if it is valid against ``spec``; its problems go to ``problems``."""
+    return _read(path, spec, problems)
+
+
 def _read(path: Path, spec: Spec, problems: list[Problem]) -> YamlDocument | None:
     try:
         doc = read_yaml(path)

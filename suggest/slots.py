@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .errors import PackError, Problem
+from .errors import Problem
 from .normalize import Normalized, normalize
 from .numbers import parse_meters, parse_number
 from .results import Slot
@@ -37,17 +37,11 @@ _LATIN_OR_DIGIT = re.compile(r"[a-z0-9#]")  # "#" stands for a hidden number ([æ
 
 def read_slots(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
     """The validated slots file as plain data, or None (its problems added to ``problems``)."""
-    from .schema import SLOTS, validate
-    from .yamlfile import read_yaml
+    from .packs import read_validated
+    from .schema import SLOTS
 
-    try:
-        doc = read_yaml(path)
-    except PackError as exc:
-        problems.extend(exc.problems)
-        return None
-    found = validate(doc, SLOTS)
-    problems.extend(found)
-    return None if found else dict(doc.data)
+    doc = read_validated(path, SLOTS, problems)
+    return None if doc is None else dict(doc.data)
 
 
 def hole_names(data: dict[str, Any] | None) -> dict[str, str]:
