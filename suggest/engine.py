@@ -214,10 +214,10 @@ class Engine:
         stage = state.replies.stage(intents, norm.text, situations)
         earlier: tuple[str, ...] = ()
         if history:
-            earlier = tuple(dict.fromkeys(m.id for h in history[-3:] for m in state.own_intents(h)))
+            before = [m for h in history[-3:] for m in state.own_intents(h)]
+            earlier = tuple(dict.fromkeys(m.id for m in before))
             if stage is None:  # 好的谢谢 closes the stage the chat was in
-                stage = state.replies.stage(
-                    [m for h in history[-3:] for m in state.own_intents(h)], None)
+                stage = state.replies.stage(before, None)
         slots = state.slots.find_all(norm, history)
         facts = state.slots.facts(slots, state.size_charts, (norm.text, *reversed(history))) if slots else NO_FACTS
         replies: tuple[Reply, ...] = state.replies.choose(intents, tags, stage, top=top, normalized=norm.text,

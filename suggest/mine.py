@@ -8,8 +8,8 @@ characters). A group whose lines hold words of a pack is proposed for that
 pack's intent, otherwise as a new one (``mined_N``). Nothing is written into
 the packs: each proposal is a YAML snippet for the shop to review and paste.
 
-``template_regex`` is a small evaluator of the template semantics, so that a
-proposal's support counts the messages its template really matches.
+A proposal's support counts the messages its template really matches, with the
+engine's own template matching (``suggest.rule_templates.matches_text``).
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any
 from rapidfuzz import fuzz
 
 from .errors import InputError
+from .rule_templates import matches_text
 
 if TYPE_CHECKING:
     from .chatlog import LogLine
     from .engine import Engine
     from .packs import PackSet
 
-DEFAULT_GAP = 4
 MAX_LINES = 50_000  # distinct unanswered lines mined at most (the most frequent first)
 MAX_CLASS_WORDS = 8
 MAX_EXAMPLES = 8
@@ -49,42 +49,15 @@ def _jieba() -> Any:
     return jieba
 
 
-# -- the template semantics ----------------------------------------------------------------------
-
-_SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def template_regex(template: str, classes: Mapping[str, Sequence[str]], gap: int = DEFAULT_GAP) -> re.Pattern[str]:
-    """A regex for a template: fragments (split on spaces) in order with at most ``gap`` chars between.
-
-    Inside a fragment, text is literal and ``{name}`` is any word of class
-    ``name``. Raises KeyError for an unknown class, ValueError for no fragment.
-    """
-    fragments = template.split()
-    if not fragments:
-        raise ValueError("a template needs at least one fragment")
-    parts = []
-    for fragment in fragments:
-        pieces, at = [], 0
-        for slot in _SLOT.finditer(fragment):
-            pieces.append(re.escape(fragment[at:slot.start()]))
-            words = sorted(classes[slot.group(1)], key=len, reverse=True)
-            pieces.append("(?:" + "|".join(re.escape(w) for w in words) + ")")
-            at = slot.end()
-        pieces.append(re.escape(fragment[at:]))
-        parts.append("".join(pieces))
-    return re.compile(f".{{0,{gap}}}".join(parts), re.S)
-
-
 def unanswered_messages(lines: Iterable[LogLine], engine: Engine, limit: int = MAX_LINES) -> Counter[str]:
     """How often each buyer message without an intent came (normalised text), read as the report reads.
 
     At most ``limit`` distinct texts are kept (later new ones are dropped), so memory stays bounded.
     """
-    from .report import ReportCounts, agent_history_supported, analyse_log
+    from .report import ReportCounts, analyse_log
 
     found: Counter[str] = Counter()
-    for _, analysis in analyse_log(lines, engine, ReportCounts(), agent_context=agent_history_supported(engine)):
+    for _, analysis in analyse_log(lines, engine, ReportCounts()):
         if (analysis is not None and not analysis.intents and analysis.normalized
                 and (analysis.normalized in found or len(found) < limit)):
             found[analysis.normalized] += 1
@@ -124,7 +97,7 @@ class Proposal:
         return {self.class_name: list(self.class_words)} if self.class_name else {}
 
     def matches(self, text: str) -> bool:
-        return template_regex(self.template, self.classes).search(text) is not None
+        return matches_text(self.template, self.classes, text)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.intent, "known_intent": self.known_intent, "support": self.support,
@@ -288,8 +261,8 @@ def _propose(number: int, anchor: str, group: Sequence[tuple[str, int]], lines: 
     else:
         anchor, before, words = side
         template = f"{{{class_name}}} {anchor}" if before else f"{anchor} {{{class_name}}}"
-    regex = template_regex(template, {class_name: words} if class_name else {})
-    matched = [(text, count) for text, count in lines if regex.search(text)]
+    classes = {class_name: words} if class_name else {}
+    matched = [(text, count) for text, count in lines if matches_text(template, classes, text)]
     support = sum(count for _, count in matched)
     if support < min_support:
         return None

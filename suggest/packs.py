@@ -27,8 +27,6 @@ from .templates import TemplateError, template_fields
 from .yamlfile import YamlDocument, read_yaml
 
 SHARED_FILE = "_shared.yaml"
-# Files of the intents folder that are not intent packs of their own.
-SPECIAL_FILES = (SHARED_FILE, CLASSES_FILE)
 
 
 @dataclass
@@ -69,7 +67,7 @@ def load_packs(sources: PackSources) -> PackSet:
             continue
         for path in pack_files(folder):
             if path.name == SHARED_FILE and spec is INTENT_PACK:
-                shared = _read(path, SHARED_PACK, packs.problems)
+                shared = read_validated(path, SHARED_PACK, packs.problems)
                 if shared is not None:
                     packs.shared_exclude = list(shared.data.get("exclude", []))
                 continue
@@ -79,7 +77,7 @@ def load_packs(sources: PackSources) -> PackSet:
                 continue  # read below, from this folder or the bundled one
             if path.name.startswith("_") and spec is INTENT_PACK:
                 continue  # data of another module (e.g. slots), read there
-            doc = _read(path, spec, packs.problems)
+            doc = read_validated(path, spec, packs.problems)
             if doc is None:
                 # still known by its id: one broken pack should not make every reference
                 # to it an error of its own
@@ -100,7 +98,7 @@ def load_packs(sources: PackSources) -> PackSet:
             bucket.append(pack)
     if sources.replies.is_dir():
         for path in pack_files(sources.replies, skip=sources.shop):
-            doc = _read(path, REPLY_PACK, packs.problems)
+            doc = read_validated(path, REPLY_PACK, packs.problems)
             if doc is not None:
                 pack = dict(doc.data)
                 pack["_file"], pack["_lines"] = doc.path, doc.lines
@@ -111,12 +109,12 @@ def load_packs(sources: PackSources) -> PackSet:
 
     packs.slots = read_slots(sources.slots_file(), packs.problems)
     if sources.classes_file().is_file():
-        classes = _read(sources.classes_file(), CLASSES_PACK, packs.problems)
+        classes = read_validated(sources.classes_file(), CLASSES_PACK, packs.problems)
         if classes is not None:
             packs.shared_classes = dict(classes.data["classes"])
             packs.shared_class_origins = {name: (classes.path, classes.line_of(("classes", name)))
                                           for name in packs.shared_classes}
-    shop_doc = _read(sources.shop, SHOP_PROFILE, packs.problems)
+    shop_doc = read_validated(sources.shop, SHOP_PROFILE, packs.problems)
     if shop_doc is not None:
         packs.shop = dict(shop_doc.data)
     _cross_check(packs, shop_doc)
@@ -134,10 +132,6 @@ def _id_of(path: Path) -> str | None:
 
 def read_validated(path: Path, spec: Spec, problems: list[Problem]) -> YamlDocument | None:
     """The YAML file at ``path`` if it is valid against ``spec``; its problems go to ``problems``."""
-    return _read(path, spec, problems)
-
-
-def _read(path: Path, spec: Spec, problems: list[Problem]) -> YamlDocument | None:
     try:
         doc = read_yaml(path)
     except PackError as exc:

@@ -320,35 +320,23 @@ def rule_catalog(packs: PackSet) -> list[tuple[str, str, str]]:
     return out
 
 
-def agent_history_supported(engine: Engine) -> bool:
-    """Whether this engine reads agent lines in the history ({"role": "agent", "text": ...})."""
-    probe: Any = [{"role": AGENT, "text": "好的"}]
-    try:
-        engine.analyze("好的", probe, top=0)
-    except (InputError, TypeError, AttributeError):
-        return False
-    return True
-
-
-def count_log(lines: Iterable[LogLine], engine: Engine, *, part: int = 0, counts: ReportCounts | None = None,
-              with_agent_history: bool | None = None) -> ReportCounts:
+def count_log(lines: Iterable[LogLine], engine: Engine, *, part: int = 0,
+              counts: ReportCounts | None = None) -> ReportCounts:
     """Analyse every buyer message of ``lines`` into ``counts`` (new counts by default).
 
-    Agent lines are context: they are counted, and passed as history to the
-    buyer's next message when the engine reads agent lines; otherwise the
-    history is the session's earlier buyer messages. Sessions stay open for
+    Agent lines are context: they are counted, and the agent's last line goes with
+    the session's earlier buyer messages as the history of the buyer's next message. Sessions stay open for
     the next part; call ``close_all()`` at the end of the whole log (the
     figures treat open sessions as ended).
     """
     counts = counts if counts is not None else ReportCounts()
-    agent_context = agent_history_supported(engine) if with_agent_history is None else with_agent_history
-    for _ in analyse_log(lines, engine, counts, part, agent_context):
+    for _ in analyse_log(lines, engine, counts, part):
         pass
     return counts
 
 
-def analyse_log(lines: Iterable[LogLine], engine: Engine, counts: ReportCounts, part: int = 0,
-                agent_context: bool = False) -> Iterator[tuple[LogLine, Analysis | None]]:
+def analyse_log(lines: Iterable[LogLine], engine: Engine, counts: ReportCounts, part: int = 0
+                ) -> Iterator[tuple[LogLine, Analysis | None]]:
     """``count_log`` one line at a time: yields each line, with its analysis for a buyer message."""
     agent_said: dict[str, str] = {}
     for line in lines:
@@ -358,13 +346,13 @@ def analyse_log(lines: Iterable[LogLine], engine: Engine, counts: ReportCounts, 
             continue
         if line.role == AGENT:
             counts.agent_lines += 1
-            if agent_context and line.session:
+            if line.session:
                 agent_said[line.session] = line.text
             yield line, None
             continue
         state = counts.session(line.session) if line.session else Session()
         history: Any = list(state.history)
-        if agent_context and line.session in agent_said:
+        if line.session in agent_said:
             history = [*history, {"role": AGENT, "text": agent_said.pop(line.session)}]
         try:
             analysis = engine.analyze(line.text, history, top=0)

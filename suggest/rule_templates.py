@@ -225,6 +225,31 @@ def _chain(spans: Sequence[Sequence[Span]], gap: int, avoid: Sequence[tuple[int,
     return None
 
 
+def matches_text(source: str, classes: Mapping[str, Sequence[str]], text: str, gap: int = DEFAULT_GAP) -> bool:
+    """Does template ``source`` match ``text`` (already normalised), with these classes?
+
+    The engine's own matching for a template outside any pack (``suggest mine`` counts
+    how many messages a proposal covers): class words and literal pieces are looked up
+    in the text directly instead of in the automaton. Raises KeyError for an unknown
+    class and TemplateSyntaxError for a template with no fragment.
+    """
+    fragments = parse(source, lambda piece: piece)
+    words: dict[str, Sequence[str]] = {}
+    for fragment in fragments:
+        for name, _optional in fragment:
+            words[name] = (name[len(LITERAL):],) if name.startswith(LITERAL) else classes[name]
+    occ: dict[str, list[tuple[int, int, str]]] = {}
+    for name, members in words.items():
+        for word in members:
+            at = text.find(word)
+            while at >= 0:
+                occ.setdefault(name, []).append((at, at + len(word), word))
+                at = text.find(word, at + 1)
+    rule = TemplateRule(source, tuple(tuple((OPTIONAL if optional else "") + name for name, optional in fragment)
+                                      for fragment in fragments), 1.0, gap, False)
+    return match(rule, occ) is not None
+
+
 def near_miss(rule: TemplateRule, occ: Occurrences) -> tuple[int, tuple[int, int]] | None:
     """For a template that does not match: the one fragment whose absence stops it
     (its index) and the span the others cover, or None when more than one is missing."""

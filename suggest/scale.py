@@ -32,7 +32,7 @@ from dask.delayed import delayed
 
 from .batch import MAX_LINE_BYTES, OverlongLine, encode_record, process_line
 from .chatlog import jsonl_messages
-from .report import ReportCounts, agent_history_supported, analyse_log
+from .report import ReportCounts, analyse_log
 from .sources import PackSources, pack_files
 
 if TYPE_CHECKING:
@@ -334,12 +334,11 @@ def report_bag(paths: Sequence[str | Path], *, bundle: PackBundle | None = None,
 
 def _count_tasks(tasks: Sequence[tuple[int, Block, int]], bundle: PackBundle) -> list[ReportCounts]:
     engine = bundle.engine()
-    agent_context = agent_history_supported(engine)
     out = []
     for part, block, first in tasks:
         counts = ReportCounts()
         lines = jsonl_messages(enumerate(_block_lines(block), first))
-        for _ in analyse_log(lines, engine, counts, part, agent_context):
+        for _ in analyse_log(lines, engine, counts, part):
             pass
         out.append(counts)
     return out
