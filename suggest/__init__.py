@@ -9,9 +9,13 @@
 
 from __future__ import annotations
 
-from .engine import Engine
-from .errors import InputError, PackError, Problem
-from .results import Analysis, Evidence, IntentMatch, Reply, TagMatch
+from ._compiled import warn_if_stale
+
+warn_if_stale()
+
+from .engine import Engine  # noqa: E402
+from .errors import InputError, PackError, Problem  # noqa: E402
+from .results import Analysis, Evidence, IntentMatch, Reply, TagMatch  # noqa: E402
 
 __version__ = "0.1.0"
 

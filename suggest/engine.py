@@ -278,7 +278,7 @@ class Explanation:
     def to_dict(self) -> dict[str, Any]:
         return {"analysis": self.analysis.to_dict(), "tokens": [t[0] for t in self.tokens],
                 "rules": [r.to_dict() for r in self.rows if r.evidence or r.excluded_by],
-                "near_misses": [vars(n) for n in self.near]}
+                "near_misses": [n.to_dict() for n in self.near]}
 
 
 def _checked(text: Any) -> Normalized:

@@ -19,9 +19,9 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from .normalize import Normalized, is_emoji
-from .program import Guard, Hit, Need, Program, RuleSet, TemplateRule
+from .program import Guard, Hit, Need, Part, Program, RuleSet, TemplateRule
 from .results import Evidence, EvidencePart, assemble
-from .rule_templates import OPTIONAL, Occurrences, near_miss, shown_name
+from .rule_templates import OPTIONAL, near_miss, shown_name
 from .rule_templates import match as match_template
 from .tokenizer import TokenView
 
@@ -30,11 +30,15 @@ def to_evidence(norm: Normalized, hit: Hit) -> Evidence:
     o_start, o_end = norm.span(hit.start, hit.end)
     parts: tuple[EvidencePart, ...] = ()
     if hit.parts:
-        parts = tuple(EvidencePart(p.word_class.split(":")[-1], p.word, *norm.span(p.start, p.end))
-                      for p in hit.parts)
+        parts = tuple([_evidence_part(norm, p) for p in hit.parts])
     return assemble(Evidence, kind=hit.kind, pattern=hit.pattern, start=o_start, end=o_end,
                     text=norm.original[o_start:o_end], weight=hit.weight, norm_span=(hit.start, hit.end),
                     parts=parts)
+
+
+def _evidence_part(norm: Normalized, part: Part) -> EvidencePart:
+    start, end = norm.span(part.start, part.end)
+    return assemble(EvidencePart, word_class=part.word_class.split(":")[-1], word=part.word, start=start, end=end)
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,10 @@ class NearMiss:
     score: float
     needed: float
     text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule_set": self.rule_set, "kind": self.kind, "pattern": self.pattern, "score": self.score,
+                "needed": self.needed, "text": self.text}
 
 
 def _need(data: Need) -> tuple[tuple[frozenset[str], ...], ...] | None:
@@ -161,25 +169,37 @@ class Matcher:
         # Templates: (rule set index, rule). Looked at only when the message has a word of
         # their anchor (the required class least likely to occur: one-character words such
         # as 吗 turn up in most messages), then only when every required class is present.
-        self.templates: list[tuple[int, TemplateRule, frozenset[str]]] = []
+        # Each class a template names has a bit: the classes of a word, the classes a
+        # template requires and those present in a message are ints, tested with one AND.
+        self.class_bit: dict[str, int] = {name: 1 << i for i, name in enumerate(sorted(used))}
+        self.templates: list[tuple[int, TemplateRule, int]] = []
         templates_by_anchor: dict[str, list[int]] = {}
         commonness = {wc.name: sum(_COMMONNESS.get(len(w), 1) for w in wc.words) for wc in program.classes}
         for index, rs in enumerate(self.rule_sets):
             for rule in rs.templates:
                 required = _required(rule)
                 number = len(self.templates)
-                self.templates.append((index, rule, frozenset(required)))
+                self.templates.append((index, rule, self._mask(required)))
                 anchor = min(required, key=lambda c: (commonness.get(c, 0), c))
                 templates_by_anchor.setdefault(anchor, []).append(number)
         self.templates_by_anchor = {c: tuple(ns) for c, ns in templates_by_anchor.items()}
+        # per class word: its classes, and the templates anchored on one of them (in class
+        # name order, then pack order), so a message's candidates come straight from its words
+        def classes_and_anchored(names: Iterable[str]) -> tuple[int, tuple[int, ...]]:
+            return (self._mask(names),
+                    tuple(n for name in sorted(names) for n in self.templates_by_anchor.get(name, ())))
+
+        self.word_classes = {word: classes_and_anchored(names) for word, names in classes_of.items()}
+        # a slip of a class word counts for the classes whose words may be slipped
+        self.slip_word_classes = {word: classes_and_anchored(names) for word, names in self.slip_classes.items()}
         self._shown = [shown_name(rule.source, rule.agent.source if rule.agent else None)
                        for _index, rule, _required in self.templates]
         # Guards written as templates, per rule set: negations, exclusions.
-        self.template_negations: list[list[tuple[TemplateRule, frozenset[str]]]] = [
-            [(g.template, frozenset(_required(g.template))) for g in rs.negations if g.template is not None]
+        self.template_negations: list[list[tuple[TemplateRule, int]]] = [
+            [(g.template, self._mask(_required(g.template))) for g in rs.negations if g.template is not None]
             for rs in self.rule_sets]
-        self.template_excludes: list[list[tuple[TemplateRule, frozenset[str]]]] = [
-            [(g.template, frozenset(_required(g.template))) for g in rs.exclude if g.template is not None]
+        self.template_excludes: list[list[tuple[TemplateRule, int]]] = [
+            [(g.template, self._mask(_required(g.template))) for g in rs.exclude if g.template is not None]
             for rs in self.rule_sets]
         # Every regex of every rule set is a job. A job whose regex needs certain strings
         # can only match when the message holds them: one automaton pass finds every
@@ -257,7 +277,7 @@ class Matcher:
                      frozenset(atoms_by_string[string]) if string in atoms_by_string else none,
                      frozenset(jobs_by_string[string]) if string in jobs_by_string else none,
                      tuple(phrases_by_pair[string]) if string in phrases_by_pair else (),
-                     (string, tuple(sorted(classes_of[string]))) if string in classes_of else None)
+                     (string, len(string), self.word_classes[string]) if string in classes_of else None)
             for string in sorted(strings)})
         # Slips are found on a "syllable string": each CJK character replaced by one
         # private-use character per toneless syllable, so 包油 and 包邮 read the same.
@@ -271,6 +291,12 @@ class Matcher:
             if all(p in codes for p in parts):
                 coded_keys.setdefault("".join(codes[p] for p in parts), set()).update(words)
         self.variant_finder = automaton({k: (len(k), tuple(sorted(w))) for k, w in coded_keys.items()})
+
+    def _mask(self, names: Iterable[str]) -> int:
+        mask = 0
+        for name in names:
+            mask |= self.class_bit[name]
+        return mask
 
     @staticmethod
     def _templates_of(rs: RuleSet) -> list[TemplateRule]:
@@ -355,16 +381,21 @@ class Matcher:
         return Hits(evidence, excluded, near_misses)
 
     def _scan(self, text: str) -> tuple[list[tuple[int, int, str, tuple[tuple[int, float, bool], ...]]],
-                                        set[int], set[int], dict[str, list[tuple[int, int, str]]]]:
+                                        set[int], set[int], ClassWords]:
         """One automaton pass: the keywords found, the regex jobs whose required
         strings all occur (only they can match), the fuzzy phrases worth scoring,
-        and where each class word occurs."""
+        and the class words found."""
         keyword_hits = []
         present: set[int] = set()
         candidates: set[int] = set()
         phrases: set[int] = set()
-        occ: dict[str, list[tuple[int, int, str]]] = {}
+        items: list[tuple[int, int, str, tuple[int, tuple[int, ...]]]] = []
+        classes_present = 0
         for last, (keyword, atoms, jobs, numbers, class_word) in self.finder.iter(text):
+            if class_word is not None:
+                word, size, classes = class_word
+                items.append((last + 1 - size, last + 1, word, classes))
+                classes_present |= classes[0]
             if keyword is not None:
                 word, entries = keyword
                 keyword_hits.append((last + 1 - len(word), last + 1, word, entries))
@@ -374,15 +405,9 @@ class Matcher:
                     candidates |= jobs
             if numbers:
                 phrases.update(numbers)
-            if class_word is not None:
-                word, names = class_word
-                item = (last + 1 - len(word), last + 1, word)
-                for name in names:
-                    found = occ.get(name)
-                    if found is None:
-                        occ[name] = [item]
-                    else:
-                        found.append(item)
+        words = ClassWords(self.class_bit, items, classes_present)
+        if not candidates and not self.always:
+            return keyword_hits, set(), phrases, words
         active = candidates & self.plain_jobs
         active.update(self.always)
         alternatives = self.job_alternatives
@@ -391,7 +416,7 @@ class Matcher:
                 if alt <= present:
                     active.add(job)
                     break
-        return keyword_hits, active, phrases, occ
+        return keyword_hits, active, phrases, words
 
     def active_regexes(self, text: str) -> list[str]:
         """The regexes (rules, negations, exclusions) the prefilter lets run on ``text``."""
@@ -401,42 +426,39 @@ class Matcher:
         """Every regex of every rule set."""
         return sorted({source for _, source, _ in self.jobs})
 
-    def _templates(self, text: str, active: set[int], occ: Occurrences, found: dict[int, list[Hit]],
+    def _templates(self, text: str, active: set[int], occ: ClassWords, found: dict[int, list[Hit]],
                    agent: Normalized | None) -> None:
-        agent_occ: Occurrences | None = None
+        agent_occ: ClassWords | None = None
         negated: dict[int, list[tuple[int, int]]] = {}  # per rule set, worked out when needed
-        present = occ.keys()
+        present = occ.present
         memo: dict[tuple[str, ...], list[Any]] = {}
-        by_anchor = self.templates_by_anchor
-        for name in occ:  # in the order of the text: the same evidence order in every process
-            numbers = by_anchor.get(name)
-            if numbers is None:
+        templates = self.templates
+        # in the order of the text: the same evidence order in every process
+        for number in occ.anchored():
+            index, rule, required = templates[number]
+            if required & present != required:
                 continue
-            for number in numbers:
-                index, rule, required = self.templates[number]  # one anchor each: seen once
-                if not required <= present:
+            if rule.agent is not None:
+                if agent is None:
                     continue
-                if rule.agent is not None:
-                    if agent is None:
-                        continue
-                    if agent_occ is None:
-                        agent_occ = self._scan(agent.text)[3]
-                    if match_template(rule.agent, agent_occ) is None:
-                        continue
-                result = match_template(rule, occ, memo)
-                if result is not None and (self.negation_jobs[index] or self.template_negations[index]):
-                    spans = negated.get(index)
-                    if spans is None:
-                        spans = negated[index] = self._negated(index, text, active, occ)
-                    if spans and any(s < result[1] and result[0] < e for s, e in spans):
-                        # the first match is negated: a later one may still count
-                        result = match_template(rule, occ, memo, avoid=spans)
-                if result is not None:
-                    start, end, parts = result
-                    found.setdefault(index, []).append(Hit("template", self._shown[number], start, end, rule.weight,
-                                                           parts))
+                if agent_occ is None:
+                    agent_occ = self._scan(agent.text)[3]
+                if match_template(rule.agent, agent_occ) is None:
+                    continue
+            result = match_template(rule, occ, memo)
+            if result is not None and (self.negation_jobs[index] or self.template_negations[index]):
+                spans = negated.get(index)
+                if spans is None:
+                    spans = negated[index] = self._negated(index, text, active, occ)
+                if spans and any(s < result[1] and result[0] < e for s, e in spans):
+                    # the first match is negated: a later one may still count
+                    result = match_template(rule, occ, memo, avoid=spans)
+            if result is not None:
+                start, end, parts = result
+                found.setdefault(index, []).append(Hit("template", self._shown[number], start, end, rule.weight,
+                                                       parts))
 
-    def _template_near_misses(self, text: str, occ: Occurrences, found: dict[int, list[Hit]],
+    def _template_near_misses(self, text: str, occ: ClassWords, found: dict[int, list[Hit]],
                               near: list[NearMiss]) -> None:
         """Templates that matched all but one fragment (for ``explain``)."""
         fired = {(index, h.pattern) for index, hits in found.items() for h in hits if h.kind == "template"}
@@ -457,27 +479,27 @@ class Matcher:
             pattern = self._compiled[source] = re.compile(source)
         return pattern
 
-    def _negated(self, index: int, text: str, active: set[int], occ: Occurrences) -> list[tuple[int, int]]:
+    def _negated(self, index: int, text: str, active: set[int], occ: ClassWords) -> list[tuple[int, int]]:
         """Spans of ``text`` inside which the matches of rule set ``index`` do not count."""
         spans = [m.span() for job in self.negation_jobs[index] if job in active
                  for m in self._pattern(self.jobs[job][1]).finditer(text)]
-        present = occ.keys()
+        present = occ.present
         for rule, required in self.template_negations[index]:
-            if required <= present:
+            if required & present == required:
                 result = match_template(rule, occ)
                 if result is not None:
                     spans.append((result[0], result[1]))
         return spans
 
-    def _excluded(self, index: int, text: str, active: set[int], occ: Occurrences) -> str | None:
+    def _excluded(self, index: int, text: str, active: set[int], occ: ClassWords) -> str | None:
         """The exclusion that vetoes rule set ``index`` for this message, if any."""
         for job in self.exclude_jobs[index]:
             source = self.jobs[job][1]
             if job in active and self._pattern(source).search(text):
                 return source
-        present = occ.keys()
+        present = occ.present
         for rule, required in self.template_excludes[index]:
-            if required <= present and match_template(rule, occ) is not None:
+            if required & present == required and match_template(rule, occ) is not None:
                 return rule.source
         return None
 
@@ -495,8 +517,7 @@ class Matcher:
                         continue
                 found.setdefault(index, []).append(Hit("keyword", word, start, end, weight))
 
-    def _variants(self, norm: Normalized, found: dict[int, list[Hit]],
-                  occ: dict[str, list[tuple[int, int, str]]], tokens: TokenView) -> None:
+    def _variants(self, norm: Normalized, found: dict[int, list[Hit]], occ: ClassWords, tokens: TokenView) -> None:
         """Typing slips (包油 for 包邮) of keywords and of class words.
 
         What was typed is no slip when it is a word of its own (算了 is not 酸了, 衣物
@@ -519,7 +540,7 @@ class Matcher:
                     continue
                 end = start + length
                 if exact is None:
-                    exact = [(s, e) for items in occ.values() for s, e, _w in items if e - s >= 2]
+                    exact = [(s, e) for s, e, _w, _c in occ.items if e - s >= 2]
                 # (a pack word found as typed that crosses the piece is a token it cuts: known
                 # without asking jieba, which a one-shot lookup then need not import)
                 if (self.known_words.get(piece, 0) > 0
@@ -528,8 +549,9 @@ class Matcher:
                     break  # the same for every word it might stand for
                 for index, weight in self.keyword_variants.get(word, ()):
                     found.setdefault(index, []).append(Hit("variant", word, start, start + length, weight * 0.9))
-                for name in self.slip_classes.get(word, ()):
-                    occ.setdefault(name, []).append((start, start + length, word))
+                slipped = self.slip_word_classes.get(word)
+                if slipped is not None:
+                    occ.add(start, start + length, word, slipped)
 
     def _fuzzy(self, norm: Normalized, candidates: set[int], found: dict[int, list[Hit]],
                near: list[NearMiss] | None) -> None:
@@ -598,6 +620,50 @@ def automaton(words: dict[str, Any]) -> Any:
     if words:
         built.make_automaton()
     return _Finder(built if words else None)
+
+
+class ClassWords:
+    """The class words found in one message, in the order the automaton found them.
+
+    ``present`` has the bit of every class with a word in the message. Where the words
+    of one class are (``get``, what template matching asks) is worked out the first
+    time a template asks: a word belongs to many classes (吗 to a dozen), and most of
+    them matter to no template the message could fire.
+    """
+
+    __slots__ = ("_bits", "items", "present", "_by_class")
+
+    def __init__(self, bits: dict[str, int],
+                 items: list[tuple[int, int, str, tuple[int, tuple[int, ...]]]], present: int) -> None:
+        self._bits = bits
+        # (start, end, word, (its classes' bits, the templates anchored on them))
+        self.items = items
+        self.present = present
+        self._by_class: dict[str, list[tuple[int, int, str]]] = {}
+
+    def add(self, start: int, end: int, word: str, classes: tuple[int, tuple[int, ...]]) -> None:
+        self.items.append((start, end, word, classes))
+        self.present |= classes[0]
+        if self._by_class:
+            self._by_class.clear()
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def get(self, name: str, default: Sequence[tuple[int, int, str]] = ()) -> Sequence[tuple[int, int, str]]:
+        found = self._by_class.get(name)
+        if found is None:
+            bit = self._bits.get(name, 0)
+            if not self.present & bit:
+                return default
+            found = self._by_class[name] = [(s, e, w) for s, e, w, (mask, _a) in self.items if mask & bit]
+        return found
+
+    def anchored(self) -> Iterable[int]:
+        """The templates anchored on a class present, each once, in the order of the text."""
+        if len(self.items) == 1:
+            return self.items[0][3][1]
+        return dict.fromkeys([n for _s, _e, _w, (_mask, anchored) in self.items for n in anchored])
 
 
 class _Finder:

@@ -20,7 +20,6 @@ from functools import lru_cache
 from typing import Any
 
 from .errors import InputError
-from .results import assemble
 
 MAX_INPUT_CHARS = 2000  # a chat message longer than this is cut; Analysis says so
 
@@ -98,8 +97,32 @@ def _converter() -> Any:
     return opencc.OpenCC("t2s")
 
 
+# Where traditional characters live (CJK extension A, the main block, compatibility ideographs).
+_HAN_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
+
+
+@lru_cache(maxsize=1)
+def _traditional() -> frozenset[str]:
+    """The characters OpenCC's t2s changes: most messages hold none and skip the converter."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .cache import load_or_build_data
+
+    try:
+        key = version("opencc")
+    except PackageNotFoundError:
+        key = "unknown"
+    return frozenset(load_or_build_data("opencc-t2s-chars", key, _changed_by_t2s))
+
+
+def _changed_by_t2s() -> str:
+    chars = [chr(code) for low, high in _HAN_RANGES for code in range(low, high + 1)]
+    converted = _converter().convert("\n".join(chars)).split("\n")  # a line per character: no phrases
+    return "".join(c for c, s in zip(chars, converted, strict=True) if c != s)
+
+
 def _to_simplified(text: str) -> str:
-    if not text or text.isascii():
+    if not text or text.isascii() or _traditional().isdisjoint(text):
         return text
     converted: str = _converter().convert(text)
     if len(converted) == len(text):
@@ -147,9 +170,9 @@ def normalize(text: str, limit: int = MAX_INPUT_CHARS) -> Normalized:
         # NFKC can turn one character into up to 18 (U+FDFA): keep the rules' work bounded
         text2, index = _strip(text2[:limit], index[:limit])
         truncated = True
-    return assemble(Normalized, original=original, text=text2, index=tuple(index), exclamations=exclamations,
-                    questions=questions, emoji=tuple(emoji), emotes=emotes, truncated=truncated,
-                    marks=not fast)
+    return Normalized(original=original, text=text2, index=tuple(index), exclamations=exclamations,
+                      questions=questions, emoji=tuple(emoji), emotes=emotes, truncated=truncated,
+                      marks=not fast)
 
 
 _MAX_CLUSTER = 32  # marks composed onto one letter; zalgo text beyond this is kept as is

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from itertools import permutations
+from typing import Protocol
 
 from .program import Part, TemplateRule
 
@@ -91,11 +92,17 @@ def _literal(text: str, fold: Callable[[str], str]) -> list[tuple[str, bool]]:
 
 # -- matching ----------------------------------------------------------------------
 
-# Where each class's words occur in a message: class -> [(start, end, word)], in the
-# order the automaton found them (by end). Lists are short: a class turns up a few times.
-Occurrences = Mapping[str, Sequence[tuple[int, int, str]]]
-# One way a fragment matches: (start, end, parts).
-Span = tuple[int, int, tuple[Part, ...]]
+# Where each class's words occur in a message: ``occ.get(name, ())`` gives the
+# (start, end, word) of each, in the order they were found. Lists are short.
+class Occurrences(Protocol):
+    def get(self, name: str, default: Sequence[tuple[int, int, str]], /) -> Sequence[tuple[int, int, str]]: ...
+
+
+# The word behind one piece while matching, (class, word, start, end): plain tuples,
+# made into ``Part`` only for the match that is returned.
+_Piece = tuple[str, str, int, int]
+# One way a fragment matches: (start, end, pieces).
+Span = tuple[int, int, tuple[_Piece, ...]]
 
 
 def _piece_name(piece: str) -> tuple[str, bool]:
@@ -116,38 +123,35 @@ def _fragment_spans(fragment: tuple[str, ...], occ: Occurrences,
     if len(fragment) == 1 and not fragment[0].startswith(OPTIONAL):
         # one required class: its occurrences are the spans
         name = fragment[0]
-        single: list[Span] = sorted((start, end, (Part(name, word, start, end),))
-                                    for start, end, word in occ.get(name, ()))
-        if memo is not None:
-            memo[fragment] = single
-        return single
-    pieces = [_piece_name(p) for p in fragment]
-    # A match starts where one of the leading pieces (up to the first required one) starts.
-    starts: set[int] = set()
-    for name, optional in pieces:
-        starts.update(start for start, _end, _word in occ.get(name, ()))
-        if not optional:
-            break
-    out: list[Span] = []
-    for start in sorted(starts):
-        for end, parts in _from(pieces, 0, start, occ):
-            out.append((start, end, parts))
+        out: list[Span] = sorted([(start, end, ((name, word, start, end),)) for start, end, word in occ.get(name, ())])
+    else:
+        out = []
+        pieces = [_piece_name(p) for p in fragment]
+        # A match starts where one of the leading pieces (up to the first required one) starts.
+        starts: set[int] = set()
+        for name, optional in pieces:
+            starts.update([start for start, _end, _word in occ.get(name, ())])
+            if not optional:
+                break
+        for start in sorted(starts):
+            for end, parts in _from(pieces, 0, start, occ):
+                out.append((start, end, parts))
     if memo is not None:
         memo[fragment] = out
     return out
 
 
 def _from(pieces: Sequence[tuple[str, bool]], index: int, at: int, occ: Occurrences
-          ) -> list[tuple[int, tuple[Part, ...]]]:
+          ) -> list[tuple[int, tuple[_Piece, ...]]]:
     if index == len(pieces):
         return [(at, ())]
     name, optional = pieces[index]
-    ways: list[tuple[int, tuple[Part, ...]]] = []
+    ways: list[tuple[int, tuple[_Piece, ...]]] = []
     for start, end, word in occ.get(name, ()):
         if start != at:
             continue
-        part = Part(name, word, at, end)
-        ways.extend((last, (part, *rest)) for last, rest in _from(pieces, index + 1, end, occ))
+        part = (name, word, at, end)
+        ways.extend([(last, (part, *rest)) for last, rest in _from(pieces, index + 1, end, occ)])
     if optional:
         ways.extend(_from(pieces, index + 1, at, occ))
     return ways
@@ -158,6 +162,15 @@ def match(rule: TemplateRule, occ: Occurrences, memo: dict[tuple[str, ...], list
     """The leftmost match of ``rule`` in a message whose class words are ``occ``
     (``memo``: fragment spans already worked out for this message) that overlaps none
     of the spans in ``avoid`` (a negated 不响 must not hide a real 没声音 after it)."""
+    found = _match(rule, occ, memo, avoid)
+    if found is None:
+        return None
+    start, end, pieces = found
+    return (start, end, tuple([Part(*piece) for piece in pieces]))
+
+
+def _match(rule: TemplateRule, occ: Occurrences, memo: dict[tuple[str, ...], list[Span]] | None,
+           avoid: Sequence[tuple[int, int]]) -> Span | None:
     spans: list[list[Span]] = []
     for fragment in rule.fragments:
         ways = _fragment_spans(fragment, occ, memo)
@@ -165,6 +178,8 @@ def match(rule: TemplateRule, occ: Occurrences, memo: dict[tuple[str, ...], list
             return None
         spans.append(ways)
     if len(spans) == 1:  # most templates: the leftmost span that is not avoided
+        if not avoid:
+            return spans[0][0]
         for start, end, parts in spans[0]:
             if not any(s < end and start < e for s, e in avoid):
                 return (start, end, parts)
@@ -173,7 +188,7 @@ def match(rule: TemplateRule, occ: Occurrences, memo: dict[tuple[str, ...], list
         return _pair(spans[0], spans[1], rule.gap, avoid)
     orders: Sequence[Sequence[int]] = (
         list(permutations(range(len(spans)))) if rule.any_order and len(spans) > 1 else [range(len(spans))])
-    best: tuple[int, int, tuple[Part, ...]] | None = None
+    best: Span | None = None
     for order in orders:
         found = _chain([spans[i] for i in order], rule.gap, avoid)
         if found is not None and (best is None or found[0] < best[0]):
@@ -182,7 +197,7 @@ def match(rule: TemplateRule, occ: Occurrences, memo: dict[tuple[str, ...], list
 
 
 def _pair(first: Sequence[Span], second: Sequence[Span], gap: int, avoid: Sequence[tuple[int, int]]
-          ) -> tuple[int, int, tuple[Part, ...]] | None:
+          ) -> Span | None:
     """Two fragments in order (the common template): what ``_chain`` does, without recursion."""
     for start, end, parts in first:
         for start2, end2, parts2 in second:
@@ -197,12 +212,12 @@ def _pair(first: Sequence[Span], second: Sequence[Span], gap: int, avoid: Sequen
 
 
 def _chain(spans: Sequence[Sequence[Span]], gap: int, avoid: Sequence[tuple[int, int]] = ()
-           ) -> tuple[int, int, tuple[Part, ...]] | None:
+           ) -> Span | None:
     """Fragments one after another, each within ``gap`` characters of the last; the
     first such chain (by where it starts) that overlaps none of ``avoid``."""
     failed: set[tuple[int, int]] = set()  # (fragment, position it had to follow) known to fail
 
-    def follow(k: int, after: int) -> tuple[int, tuple[Part, ...]] | None:
+    def follow(k: int, after: int) -> tuple[int, tuple[_Piece, ...]] | None:
         if k == len(spans):
             return (after, ())
         if (k, after) in failed:
