@@ -185,8 +185,8 @@ class Matcher:
         self.templates_by_anchor = {c: tuple(ns) for c, ns in templates_by_anchor.items()}
         # per class word: its classes, and the templates anchored on one of them (in class
         # name order, then pack order), so a message's candidates come straight from its words
-        def classes_and_anchored(names: Iterable[str]) -> tuple[int, tuple[int, ...]]:
-            return (self._mask(names),
+        def classes_and_anchored(names: Iterable[str]) -> WordInfo:
+            return (self._mask(names), frozenset(names),
                     tuple(n for name in sorted(names) for n in self.templates_by_anchor.get(name, ())))
 
         self.word_classes = {word: classes_and_anchored(names) for word, names in classes_of.items()}
@@ -389,7 +389,7 @@ class Matcher:
         present: set[int] = set()
         candidates: set[int] = set()
         phrases: set[int] = set()
-        items: list[tuple[int, int, str, tuple[int, tuple[int, ...]]]] = []
+        items: list[tuple[int, int, str, WordInfo]] = []
         classes_present = 0
         for last, (keyword, atoms, jobs, numbers, class_word) in self.finder.iter(text):
             if class_word is not None:
@@ -622,6 +622,11 @@ def automaton(words: dict[str, Any]) -> Any:
     return _Finder(built if words else None)
 
 
+# What the matcher knows of a class word: its classes as bits (for the one-AND tests)
+# and as names (for "is it a word of this class"), and the templates anchored on them.
+WordInfo = tuple[int, frozenset[str], tuple[int, ...]]
+
+
 class ClassWords:
     """The class words found in one message, in the order the automaton found them.
 
@@ -633,15 +638,14 @@ class ClassWords:
 
     __slots__ = ("_bits", "items", "present", "_by_class")
 
-    def __init__(self, bits: dict[str, int],
-                 items: list[tuple[int, int, str, tuple[int, tuple[int, ...]]]], present: int) -> None:
+    def __init__(self, bits: dict[str, int], items: list[tuple[int, int, str, WordInfo]], present: int) -> None:
         self._bits = bits
-        # (start, end, word, (its classes' bits, the templates anchored on them))
+        # (start, end, word, (its classes as bits and as names, the templates anchored on them))
         self.items = items
         self.present = present
         self._by_class: dict[str, list[tuple[int, int, str]]] = {}
 
-    def add(self, start: int, end: int, word: str, classes: tuple[int, tuple[int, ...]]) -> None:
+    def add(self, start: int, end: int, word: str, classes: WordInfo) -> None:
         self.items.append((start, end, word, classes))
         self.present |= classes[0]
         if self._by_class:
@@ -656,14 +660,15 @@ class ClassWords:
             bit = self._bits.get(name, 0)
             if not self.present & bit:
                 return default
-            found = self._by_class[name] = [(s, e, w) for s, e, w, (mask, _a) in self.items if mask & bit]
+            found = self._by_class[name] = sorted([(s, e, w) for s, e, w, (_m, names, _a) in self.items
+                                                   if name in names])
         return found
 
     def anchored(self) -> Iterable[int]:
         """The templates anchored on a class present, each once, in the order of the text."""
         if len(self.items) == 1:
-            return self.items[0][3][1]
-        return dict.fromkeys([n for _s, _e, _w, (_mask, anchored) in self.items for n in anchored])
+            return self.items[0][3][2]
+        return dict.fromkeys([n for _s, _e, _w, (_m, _names, anchored) in self.items for n in anchored])
 
 
 class _Finder:

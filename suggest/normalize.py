@@ -136,7 +136,7 @@ def _to_simplified(text: str) -> str:
 _NEEDS_CARE = re.compile(r"[^\u0020-\u007e\u4e00-\u9fff\u3000-\u303f\uff01-\uff5e]")
 
 
-def normalize(text: str, limit: int = MAX_INPUT_CHARS) -> Normalized:
+def normalize(text: object, limit: int = MAX_INPUT_CHARS) -> Normalized:
     if not isinstance(text, str):
         raise InputError(f"expected the message as text, got {type(text).__name__}")
     truncated = len(text) > limit

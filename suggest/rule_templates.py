@@ -93,7 +93,7 @@ def _literal(text: str, fold: Callable[[str], str]) -> list[tuple[str, bool]]:
 # -- matching ----------------------------------------------------------------------
 
 # Where each class's words occur in a message: ``occ.get(name, ())`` gives the
-# (start, end, word) of each, in the order they were found. Lists are short.
+# (start, end, word) of each, sorted by start then end. Lists are short.
 class Occurrences(Protocol):
     def get(self, name: str, default: Sequence[tuple[int, int, str]], /) -> Sequence[tuple[int, int, str]]: ...
 
@@ -123,7 +123,7 @@ def _fragment_spans(fragment: tuple[str, ...], occ: Occurrences,
     if len(fragment) == 1 and not fragment[0].startswith(OPTIONAL):
         # one required class: its occurrences are the spans
         name = fragment[0]
-        out: list[Span] = sorted([(start, end, ((name, word, start, end),)) for start, end, word in occ.get(name, ())])
+        out: list[Span] = [(start, end, ((name, word, start, end),)) for start, end, word in occ.get(name, ())]
     else:
         out = []
         pieces = [_piece_name(p) for p in fragment]
@@ -260,6 +260,8 @@ def matches_text(source: str, classes: Mapping[str, Sequence[str]], text: str, g
             while at >= 0:
                 occ.setdefault(name, []).append((at, at + len(word), word))
                 at = text.find(word, at + 1)
+    for found in occ.values():
+        found.sort()
     rule = TemplateRule(source, tuple(tuple((OPTIONAL if optional else "") + name for name, optional in fragment)
                                       for fragment in fragments), 1.0, gap, False)
     return match(rule, occ) is not None
