@@ -30,6 +30,17 @@ CASES = [
     ("收到的杯子碎了", [], "quality_complaint.broken", "quality_complaint.broken"),
     ("这个充电器兼容华为手机吗", [], "product_info.compatibility", "product_info.compatibility"),
     ("这款是什么面料的", [], "product_info.material", "product_info.material"),
+    # a process already under way, a delivery request, a price case, an aspect named
+    ("退款申请被驳回了 为什么", [], "return_exchange.request_problem", "return_exchange.request_problem"),
+    ("一个订单可以寄到两个地址吗", [], "shipping.split_delivery", "shipping.split_delivery"),
+    ("驿站电话多少", [], "shipping.courier_contact", "shipping.courier_contact"),
+    ("要50个的话单价能便宜多少", [], "bargain.bulk", "bargain.bulk"),
+    ("618的时候会有优惠吗", [], "bargain.future_promo", "bargain.future_promo"),
+    ("发票请改开成专票", [], "invoice.special_given", "invoice.special_as_given"),
+    ("这款啥时候能补货", [], "product_info.restock_time", "product_info.restock_time"),
+    ("和我上次买的是同一款吗", [], "product_info.same_as_before", "product_info.same_as_before"),
+    ("用了两个星期就开不了机了", [], "quality_complaint.broke_after_use", "quality_complaint.broke_after_use"),
+    ("好的", [], "farewell.ok_only", "farewell.ok"),
 ]
 
 
