@@ -183,6 +183,7 @@ def _rule_set(pack: dict[str, Any], classes: _Classes, pinyin: dict[str, str], s
         yields_to=tuple(pack.get("yields_to", [])),
         lift=bool(pack.get("lift", True)),
         other=bool(pack.get("other", False)),
+        fallback=bool(pack.get("fallback", False)),
         stage=pack.get("stage"),
         stage_cues=tuple(StageCue(c["stage"], tuple(_word(w) for w in c["words"]))
                          for c in pack.get("stage_cues", [])),

@@ -48,7 +48,9 @@ class State:
         self.signalled = [rs for rs in self.tag_sets if rs.signals]
         # those with a signal that reads the current message alone (not the history)
         self.signalled_now = [rs for rs in self.signalled if {s.name for s in rs.signals} - _HISTORY_SIGNALS]
-        self.outside_taxonomy = frozenset(rs.id for rs in self.intent_sets if rs.other)
+        self.fallback_ids = frozenset(rs.id for rs in self.intent_sets if rs.fallback)
+        # answered, never scored as labels: needs outside the taxonomy, and the fallback
+        self.outside_taxonomy = frozenset(rs.id for rs in self.intent_sets if rs.other) | self.fallback_ids
         freq, total = program.jieba
         self.tokenizer = Tokenizer(dict(freq), total)
         self.shop: dict[str, Any] = program.shop
@@ -85,6 +87,9 @@ class State:
                 score = noisy_or(evidence)
                 if score >= by_id[rs_id].threshold:
                     scored[rs_id] = score
+        if self.fallback_ids and not self.fallback_ids.issuperset(scored):
+            for rs_id in self.fallback_ids.intersection(scored):  # another intent was found
+                del scored[rs_id]
         kept = dict(scored)
         for rs in self.yielding:
             if rs.id in kept and any(
@@ -104,8 +109,12 @@ class State:
         tokens = self.tokenizer.lazy(norm.text)
         hits = self.matcher.match(norm, tokens, agent=agent)
         intents = self.resolve(norm, hits)
-        if history and (not intents or _FOLLOW_UP.search(norm.text)):
-            intents = _merge(intents, _lift_from_history(self, norm, history))
+        only_fallback = all(m.id in self.fallback_ids for m in intents)
+        if history and (only_fallback or _FOLLOW_UP.search(norm.text)):
+            lifted = _lift_from_history(self, norm, history)
+            if only_fallback and any(m.id not in self.fallback_ids for m in lifted):
+                intents = ()  # the history says what the buyer means: no holding reply
+            intents = _merge(intents, lifted)
         matched = time.perf_counter()
         tags = _tags(self, norm, hits, history, intents)
         situations = _situations(self, hits, intents)

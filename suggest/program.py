@@ -163,6 +163,8 @@ class RuleSet:
     negations: tuple[Guard, ...]
     exclude: tuple[Guard, ...]
     signals: tuple[Signal, ...]
+    # counts only when no other intent is found: a holding reply for a question no pack knows
+    fallback: bool = False
 
 
 @dataclass(frozen=True)

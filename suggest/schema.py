@@ -281,6 +281,9 @@ INTENT_PACK = Mapping(
         "lift": Flag(),
         # a need outside the label taxonomy (invoice): answered, never scored as an intent
         "other": Flag(),
+        # found only when no other intent is (after the history): a holding reply for a
+        # question or request no pack recognises; never scored as an intent
+        "fallback": Flag(),
         # the sales stage this need usually belongs to, and words that move it
         "stage": Text(choices=STAGES),
         "stage_cues": ListOf(STAGE_CUE),

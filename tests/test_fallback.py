@@ -1,0 +1,51 @@
+"""The fallback pack (``fallback: true``): a holding reply for a question or request no
+other pack recognises, never an intent of its own when anything else is found, and
+never scored as a label."""
+
+from __future__ import annotations
+
+import pytest
+
+from suggest import Engine
+from suggest.evaluation import LabelledMessage, evaluate
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine()
+
+
+@pytest.mark.parametrize("text", ["你们看了没有", "帮我看看", "那我接下来要做什么", "让你们同事联系我一下"])
+def test_an_unknown_question_gets_a_holding_reply(engine: Engine, text: str) -> None:
+    analysis = engine.analyze(text)
+    assert analysis.intent_ids == ("unclear",)
+    assert analysis.replies and analysis.replies[0].id.startswith("unclear.")
+
+
+def test_a_chaser_gets_the_chasing_reply_first(engine: Engine) -> None:
+    assert engine.analyze("问好了吗 怎么样了").replies[0].id == "unclear.chasing"
+
+
+@pytest.mark.parametrize("text", ["包邮吗 帮我看看", "这件有没有黑色", "谢谢 帮我看看"])
+def test_no_fallback_when_another_intent_is_found(engine: Engine, text: str) -> None:
+    analysis = engine.analyze(text)
+    assert analysis.intent_ids and "unclear" not in analysis.intent_ids
+
+
+def test_the_history_comes_before_the_fallback(engine: Engine) -> None:
+    """怎么样了 after 发货了吗 asks about the parcel: the lifted intent, not a holding reply."""
+    assert engine.analyze("怎么样了").intent_ids == ("unclear",)
+    after = engine.analyze("怎么样了", history=["发货了吗"])
+    assert "shipping" in after.intent_ids and "unclear" not in after.intent_ids
+
+
+@pytest.mark.parametrize("text", ["真的吗", "哈哈", "等会儿我问问家里人"])
+def test_reactions_and_the_buyers_own_plans_get_no_holding_reply(engine: Engine, text: str) -> None:
+    assert "unclear" not in engine.analyze(text).intent_ids
+
+
+def test_the_fallback_is_not_scored_as_a_label(engine: Engine) -> None:
+    assert "unclear" in engine.outside_taxonomy
+    report = evaluate(engine, [LabelledMessage("x1", "帮我看看", frozenset(), frozenset())])
+    assert report.false_alarms == 0
+    assert "unclear" not in report.intents.per_label
