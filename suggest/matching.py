@@ -23,6 +23,7 @@ from .program import Guard, Hit, Need, Part, Program, RuleSet, TemplateRule
 from .results import Evidence, EvidencePart, assemble
 from .rule_templates import OPTIONAL, near_miss, shown_name
 from .rule_templates import match as match_template
+from .rule_templates import span as template_span
 from .tokenizer import TokenView
 
 
@@ -194,13 +195,19 @@ class Matcher:
         self.slip_word_classes = {word: classes_and_anchored(names) for word, names in self.slip_classes.items()}
         self._shown = [shown_name(rule.source, rule.agent.source if rule.agent else None)
                        for _index, rule, _required in self.templates]
-        # Guards written as templates, per rule set: negations, exclusions.
-        self.template_negations: list[list[tuple[TemplateRule, int]]] = [
-            [(g.template, self._mask(_required(g.template))) for g in rs.negations if g.template is not None]
-            for rs in self.rule_sets]
-        self.template_excludes: list[list[tuple[TemplateRule, int]]] = [
-            [(g.template, self._mask(_required(g.template))) for g in rs.exclude if g.template is not None]
-            for rs in self.rule_sets]
+        # Guards written as templates, per rule set: negations, exclusions, each with the
+        # classes it requires and a number shared by every guard written alike (the shared
+        # exclusions are in every pack): a message works each one out once.
+        guard_numbers: dict[tuple[tuple[tuple[str, ...], ...], int, bool], int] = {}
+
+        def guard(rule: TemplateRule) -> tuple[TemplateRule, int, int]:
+            number = guard_numbers.setdefault((rule.fragments, rule.gap, rule.any_order), len(guard_numbers))
+            return (rule, self._mask(_required(rule)), number)
+
+        self.template_negations: list[list[tuple[TemplateRule, int, int]]] = [
+            [guard(g.template) for g in rs.negations if g.template is not None] for rs in self.rule_sets]
+        self.template_excludes: list[list[tuple[TemplateRule, int, int]]] = [
+            [guard(g.template) for g in rs.exclude if g.template is not None] for rs in self.rule_sets]
         # Every regex of every rule set is a job. A job whose regex needs certain strings
         # can only match when the message holds them: one automaton pass finds every
         # such string, and a few set tests tell which jobs are worth running (``always``
@@ -431,7 +438,7 @@ class Matcher:
         agent_occ: ClassWords | None = None
         negated: dict[int, list[tuple[int, int]]] = {}  # per rule set, worked out when needed
         present = occ.present
-        memo: dict[tuple[str, ...], list[Any]] = {}
+        memo = occ.memo
         templates = self.templates
         # in the order of the text: the same evidence order in every process
         for number in occ.anchored():
@@ -484,11 +491,11 @@ class Matcher:
         spans = [m.span() for job in self.negation_jobs[index] if job in active
                  for m in self._pattern(self.jobs[job][1]).finditer(text)]
         present = occ.present
-        for rule, required in self.template_negations[index]:
+        for rule, required, number in self.template_negations[index]:
             if required & present == required:
-                result = match_template(rule, occ)
-                if result is not None:
-                    spans.append((result[0], result[1]))
+                found = occ.guard(number, rule)
+                if found is not None:
+                    spans.append(found)
         return spans
 
     def _excluded(self, index: int, text: str, active: set[int], occ: ClassWords) -> str | None:
@@ -498,8 +505,8 @@ class Matcher:
             if job in active and self._pattern(source).search(text):
                 return source
         present = occ.present
-        for rule, required in self.template_excludes[index]:
-            if required & present == required and match_template(rule, occ) is not None:
+        for rule, required, number in self.template_excludes[index]:
+            if required & present == required and occ.guard(number, rule) is not None:
                 return rule.source
         return None
 
@@ -636,7 +643,7 @@ class ClassWords:
     them matter to no template the message could fire.
     """
 
-    __slots__ = ("_bits", "items", "present", "_by_class")
+    __slots__ = ("_bits", "items", "present", "_by_class", "memo", "_guards")
 
     def __init__(self, bits: dict[str, int], items: list[tuple[int, int, str, WordInfo]], present: int) -> None:
         self._bits = bits
@@ -644,12 +651,23 @@ class ClassWords:
         self.items = items
         self.present = present
         self._by_class: dict[str, list[tuple[int, int, str]]] = {}
+        self.memo: dict[tuple[str, ...], list[Any]] = {}  # fragment spans, for rule_templates
+        self._guards: dict[int, tuple[int, int] | None] = {}
+
+    def guard(self, number: int, rule: TemplateRule) -> tuple[int, int] | None:
+        """Where guard ``number`` (``rule``) matches in this message, worked out once."""
+        if number in self._guards:
+            return self._guards[number]
+        found = self._guards[number] = template_span(rule, self, self.memo)
+        return found
 
     def add(self, start: int, end: int, word: str, classes: WordInfo) -> None:
         self.items.append((start, end, word, classes))
         self.present |= classes[0]
-        if self._by_class:
-            self._by_class.clear()
+        # what was worked out from the words found so far is stale
+        self._by_class.clear()
+        self.memo.clear()
+        self._guards.clear()
 
     def __bool__(self) -> bool:
         return bool(self.items)

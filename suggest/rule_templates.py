@@ -169,6 +169,13 @@ def match(rule: TemplateRule, occ: Occurrences, memo: dict[tuple[str, ...], list
     return (start, end, tuple([Part(*piece) for piece in pieces]))
 
 
+def span(rule: TemplateRule, occ: Occurrences, memo: dict[tuple[str, ...], list[Span]] | None = None
+         ) -> tuple[int, int] | None:
+    """Where the leftmost match of ``rule`` is, when only that matters (guards)."""
+    found = _match(rule, occ, memo, ())
+    return None if found is None else (found[0], found[1])
+
+
 def _match(rule: TemplateRule, occ: Occurrences, memo: dict[tuple[str, ...], list[Span]] | None,
            avoid: Sequence[tuple[int, int]]) -> Span | None:
     spans: list[list[Span]] = []
