@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import sys
+from math import log
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ COMMON_WORDS = 40000  # most frequent words of jieba's dictionary kept in the co
 KEYWORD_FREQ = 200000  # high enough that a pack keyword wins against its parts
 # The runs of text jieba cuts as one block (its ``re_han_default``; a test checks they agree).
 JIEBA_BLOCK = re.compile("[\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]+")
+# what jieba's cut runs together when the best route cuts them one by one (its ``re_eng``)
+_ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
 def import_jieba() -> Any:
@@ -110,7 +113,7 @@ class TokenView:
         spans = self._cut.get(block_start)
         if spans is None:
             spans = self._cut[block_start] = {(block_start + s, block_start + e)
-                                              for _, s, e in self._tokenizer.tokens(text[block_start:block_end])}
+                                              for s, e in self._tokenizer.block_spans(text[block_start:block_end])}
         return block_start, block_end, spans
 
     def __call__(self, start: int, end: int) -> bool:
@@ -160,6 +163,57 @@ class Tokenizer:
         is cut, once, however often it is asked about.
         """
         return TokenView(self, text)
+
+    def block_spans(self, block: str) -> list[tuple[int, int]]:
+        """The token spans of one block (a run of ``JIEBA_BLOCK``), as jieba's ``cut(block,
+        HMM=False)`` gives them, worked out here on the same dictionary.
+
+        jieba's own cut is Python and costs as much as a whole lookup for the few
+        messages that need tokens; this is its algorithm (the word graph of every
+        dictionary word, the most probable route through it, single letters and digits
+        run together), compiled with the rest of the hot path. A test holds it to
+        jieba's cut on real lines.
+        """
+        freq = self._freq
+        size = len(block)
+        log_total = log(self._total)
+        # route[i]: (log probability of the best cut of block[i:], where its first word ends)
+        route: list[tuple[float, int]] = [(0.0, 0)] * (size + 1)
+        for start in range(size - 1, -1, -1):
+            best: tuple[float, int] | None = None
+            end = start
+            piece = block[start]
+            ends: list[int] = []
+            while end < size and piece in freq:
+                if freq[piece]:
+                    ends.append(end)
+                end += 1
+                piece = block[start:end + 1]
+            if not ends:
+                ends.append(start)
+            for last in ends:
+                candidate = (log(freq.get(block[start:last + 1]) or 1) - log_total + route[last + 1][0], last)
+                if best is None or candidate > best:
+                    best = candidate
+            assert best is not None
+            route[start] = best
+        spans: list[tuple[int, int]] = []
+        at = 0
+        letters_from = -1  # where a run of single ASCII letters or digits began
+        while at < size:
+            stop = route[at][1] + 1
+            if stop - at == 1 and block[at] in _ASCII_ALNUM:
+                if letters_from < 0:
+                    letters_from = at
+            else:
+                if letters_from >= 0:
+                    spans.append((letters_from, at))
+                    letters_from = -1
+                spans.append((at, stop))
+            at = stop
+        if letters_from >= 0:
+            spans.append((letters_from, size))
+        return spans
 
     def tokens(self, text: str) -> list[tuple[str, int, int]]:
         """``(word, start, end)`` for every non-space token, HMM off (deterministic, fast)."""

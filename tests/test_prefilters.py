@@ -114,6 +114,37 @@ def test_is_token_agrees_with_a_full_cut(program: Program) -> None:
                 assert is_token(start, end) == ((start, end) in whole), (text, start, end)
 
 
+def test_block_spans_are_jiebas_cut(program: Program) -> None:
+    """The compiled block cut gives what jieba's own cut gives, block by block."""
+    freq, total = program.jieba
+    tokenizer = Tokenizer(dict(freq), total)
+    jieba = import_jieba().Tokenizer()
+    jieba.FREQ, jieba.total, jieba.initialized = dict(freq), total, True
+    blocks = [m.group(0) for raw in _sample_texts() for m in JIEBA_BLOCK.finditer(normalize(raw).text)]
+    blocks += ["abc123", "sf能发吗", "iphone15手机壳", "xl码", "3q", "a", "1.5米", "50%", "c++"]
+    for block in blocks:
+        expected, at = [], 0
+        for word in jieba.cut(block, HMM=False):
+            expected.append((at, at + len(word)))
+            at += len(word)
+        assert tokenizer.block_spans(block) == expected, block
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(alphabet="包邮吗发货快递退款这个能不可以没有了到天几abc12 .-", min_size=1, max_size=20))
+def test_block_spans_are_jiebas_cut_on_any_block(program: Program, text: str) -> None:
+    freq, total = program.jieba
+    tokenizer = Tokenizer(dict(freq), total)
+    jieba = import_jieba().Tokenizer()
+    jieba.FREQ, jieba.total, jieba.initialized = dict(freq), total, True
+    for m in JIEBA_BLOCK.finditer(text):
+        block, expected, at = m.group(0), [], 0
+        for word in jieba.cut(block, HMM=False):
+            expected.append((at, at + len(word)))
+            at += len(word)
+        assert tokenizer.block_spans(block) == expected, block
+
+
 def test_pinyin_table_agrees_with_lazy_pinyin() -> None:
     from pypinyin import Style, lazy_pinyin
 
