@@ -89,6 +89,11 @@ class Engine:
     # -- analysis ----------------------------------------------------------------
 
     @property
+    def fallback_intents(self) -> frozenset[str]:
+        """Intents of packs marked ``fallback: true`` (unclear): found only when nothing else is."""
+        return self._state.fallback_ids
+
+    @property
     def outside_taxonomy(self) -> frozenset[str]:
         """Intents of packs marked ``other: true`` (invoice): answered, not label-scored."""
         return self._state.outside_taxonomy

@@ -261,6 +261,8 @@ def _reading(text: str, engine: Engine) -> str | None:
         found = engine.analyze(text, top=0).intent_ids
     except InputError:
         return None
+    # the fallback (a holding reply for what no pack knows) is no reading: the shop sorts it
+    found = tuple(i for i in found if i not in engine.fallback_intents)
     return found[0] if found else None
 
 
