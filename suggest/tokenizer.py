@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 import sys
-from math import log
 from collections.abc import Iterable
+from math import log
 from pathlib import Path
 from typing import Any
 
