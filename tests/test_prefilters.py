@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -114,35 +115,37 @@ def test_is_token_agrees_with_a_full_cut(program: Program) -> None:
                 assert is_token(start, end) == ((start, end) in whole), (text, start, end)
 
 
-def test_block_spans_are_jiebas_cut(program: Program) -> None:
-    """The compiled block cut gives what jieba's own cut gives, block by block."""
+def _ours_and_jiebas(program: Program) -> tuple[Tokenizer, Any]:
+    """Our tokenizer and a jieba one over the same dictionary."""
     freq, total = program.jieba
-    tokenizer = Tokenizer(dict(freq), total)
     jieba = import_jieba().Tokenizer()
     jieba.FREQ, jieba.total, jieba.initialized = dict(freq), total, True
+    return Tokenizer(dict(freq), total), jieba
+
+
+def _jieba_spans(jieba: Any, block: str) -> list[tuple[int, int]]:
+    spans, at = [], 0
+    for word in jieba.cut(block, HMM=False):
+        spans.append((at, at + len(word)))
+        at += len(word)
+    return spans
+
+
+def test_block_spans_are_jiebas_cut(program: Program) -> None:
+    """The compiled block cut gives what jieba's own cut gives, block by block."""
+    tokenizer, jieba = _ours_and_jiebas(program)
     blocks = [m.group(0) for raw in _sample_texts() for m in JIEBA_BLOCK.finditer(normalize(raw).text)]
     blocks += ["abc123", "sf能发吗", "iphone15手机壳", "xl码", "3q", "a", "1.5米", "50%", "c++"]
     for block in blocks:
-        expected, at = [], 0
-        for word in jieba.cut(block, HMM=False):
-            expected.append((at, at + len(word)))
-            at += len(word)
-        assert tokenizer.block_spans(block) == expected, block
+        assert tokenizer.block_spans(block) == _jieba_spans(jieba, block), block
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(alphabet="包邮吗发货快递退款这个能不可以没有了到天几abc12 .-", min_size=1, max_size=20))
 def test_block_spans_are_jiebas_cut_on_any_block(program: Program, text: str) -> None:
-    freq, total = program.jieba
-    tokenizer = Tokenizer(dict(freq), total)
-    jieba = import_jieba().Tokenizer()
-    jieba.FREQ, jieba.total, jieba.initialized = dict(freq), total, True
+    tokenizer, jieba = _ours_and_jiebas(program)
     for m in JIEBA_BLOCK.finditer(text):
-        block, expected, at = m.group(0), [], 0
-        for word in jieba.cut(block, HMM=False):
-            expected.append((at, at + len(word)))
-            at += len(word)
-        assert tokenizer.block_spans(block) == expected, block
+        assert tokenizer.block_spans(m.group(0)) == _jieba_spans(jieba, m.group(0)), m.group(0)
 
 
 def test_pinyin_table_agrees_with_lazy_pinyin() -> None:
