@@ -117,7 +117,7 @@ def test_readers_never_see_half_an_engine(packs: Path) -> None:
         thread.start()
     expected_errors = 0
     try:
-        for round_ in range(5):
+        for round_ in range(3):
             for content in (BROKEN, good, "id: shipping\nkeywordz: []\n", changed):
                 _shipping(packs).write_text(content, encoding="utf-8")
                 try:
@@ -130,7 +130,7 @@ def test_readers_never_see_half_an_engine(packs: Path) -> None:
         for thread in readers:
             thread.join(timeout=60)
     assert not failures, failures[:5]
-    assert expected_errors == 10
+    assert expected_errors == 6  # two broken contents a round
     assert all(count > 0 for count in counts)
     assert _answers(engine) == answers_b  # the last good packs written win
 
@@ -142,7 +142,7 @@ def test_two_threads_reloading_at_once(packs: Path) -> None:
 
     def reload_many() -> None:
         try:
-            for _ in range(10):
+            for _ in range(4):  # three threads, twelve reloads in all: enough to interleave
                 engine.reload()
         except BaseException as exc:
             errors.append(exc)
