@@ -16,8 +16,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rapidfuzz import fuzz
-
 from .normalize import Normalized, is_emoji
 from .program import Guard, Hit, Need, Part, Program, RuleSet, TemplateRule
 from .results import Evidence, EvidencePart, assemble
@@ -562,6 +560,10 @@ class Matcher:
 
     def _fuzzy(self, norm: Normalized, candidates: set[int], found: dict[int, list[Hit]],
                near: list[NearMiss] | None) -> None:
+        from rapidfuzz import (
+            fuzz,  # imported when a phrase is worth scoring: a one-shot lookup often needs none
+        )
+
         text = norm.text
         chars = frozenset(text)
         for number in sorted(candidates):

@@ -411,7 +411,8 @@ def test_completion_script_is_generated() -> None:
 # -- start-up cost -------------------------------------------------------------------------
 
 def test_one_shot_lookup_imports_nothing_it_does_not_need() -> None:
-    """The agent's `suggest TEXT` must stay fast: no YAML parser, no pack loader, no pool."""
+    """The agent's `suggest TEXT` must stay fast: no YAML parser, no pack loader, no pool, and
+    no fuzzy matcher for a message with no phrase worth scoring."""
     script = (
         "import sys\n"
         "from suggest.cli import cli\n"
@@ -420,7 +421,7 @@ def test_one_shot_lookup_imports_nothing_it_does_not_need() -> None:
         "finally:\n"
         "    heavy = ['yaml', 'multiprocessing', 'suggest.packs', 'suggest.compiler', 'suggest.checking',\n"
         "             'suggest.evaluation', 'suggest.review', 'suggest.batch', 'suggest.chat', 'pyperclip',\n"
-        "             'suggest.clipboard', 'readline']\n"
+        "             'suggest.clipboard', 'readline', 'rapidfuzz']\n"
         "    print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
     )
     run = [sys.executable, "-c", script]
