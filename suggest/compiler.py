@@ -13,6 +13,7 @@ Expensive derived tables are built here, once per pack content:
 from __future__ import annotations
 
 import unicodedata
+from functools import cache
 from typing import Any
 
 from .normalize import normalize
@@ -74,10 +75,17 @@ def _need(pattern: str) -> Need:
 def _pinyin_keys(word: str, pinyin: dict[str, str]) -> list[str]:
     """Readings a slip of ``word`` may share: the word's own (便宜 = pian yi) and
     the characters' most common ones (bian yi), which is how a typed slip is read."""
+    keys = {_reading(word), " ".join(pinyin[c] for c in word)}
+    return sorted(keys)
+
+
+@cache
+def _reading(word: str) -> str:
+    """pypinyin's reading of a whole word (its phrase dictionary knows 便宜 is pian yi).
+    Packs repeat words across classes, and every compile in a process reads the same ones."""
     from pypinyin import Style, lazy_pinyin
 
-    keys = {" ".join(lazy_pinyin(word, style=Style.NORMAL)), " ".join(pinyin[c] for c in word)}
-    return sorted(keys)
+    return " ".join(lazy_pinyin(word, style=Style.NORMAL))
 
 
 def _word(text: str) -> str:
