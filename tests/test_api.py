@@ -96,3 +96,17 @@ def test_results_made_on_the_hot_path_equal_ones_made_the_usual_way() -> None:
     assert match == IntentMatch("shipping", 0.9, (evidence,))
     with pytest.raises(AttributeError):
         match.score = 1.0  # type: ignore[misc]
+
+
+def test_building_an_engine_leaves_the_garbage_collector_as_it_was() -> None:
+    import gc
+
+    assert gc.isenabled()
+    Engine()
+    assert gc.isenabled()  # paused while building, running again after
+    gc.disable()
+    try:
+        Engine()
+        assert not gc.isenabled()  # a caller's own choice is kept
+    finally:
+        gc.enable()
