@@ -155,21 +155,45 @@ def read_entry(path: Path, key: str) -> Program | None:
 def load_or_build_data(name: str, key: str, build: Callable[[], Any]) -> Any:
     """Plain data that depends on ``key`` alone (not on the packs), cached like programs:
     the jieba base dictionary is read once, not again after every pack edit."""
+    found = read_data(name, key)
+    if found is not None:
+        return found
+    data = build()
+    store_data(name, key, data)
+    return data
+
+
+def _data_path(name: str, key: str) -> tuple[Path, Path, str] | None:
     folder = cache_dir()
     if folder is None:
-        return build()
+        return None
     full_key = hashlib.sha256(_code_fingerprint() + name.encode() + b"\0" + key.encode()).hexdigest()
-    path = folder / f"data-{full_key[:40]}.bin"
+    return folder, folder / f"data-{full_key[:40]}.bin", full_key
+
+
+def read_data(name: str, key: str) -> Any:
+    """The data stored under ``name`` and ``key``, or None (no cache, none stored, damaged)."""
+    where = _data_path(name, key)
+    if where is None:
+        return None
+    _folder, path, full_key = where
     payload = _read_payload(path, full_key)
     if payload is not None:
         try:
             return marshal.loads(payload)
         except (EOFError, ValueError, TypeError):
             pass
-    data = build()
+    return None
+
+
+def store_data(name: str, key: str, data: Any) -> None:
+    """Keep ``data`` under ``name`` and ``key`` (nothing when there is no cache folder)."""
+    where = _data_path(name, key)
+    if where is None:
+        return
+    folder, path, full_key = where
     with contextlib.suppress(ValueError):  # a value marshal cannot store: answer without caching
         _write_payload(folder, path, full_key, marshal.dumps(data))
-    return data
 
 
 def write_entry(folder: Path, path: Path, key: str, program: Program) -> None:

@@ -13,7 +13,6 @@ Expensive derived tables are built here, once per pack content:
 from __future__ import annotations
 
 import unicodedata
-from functools import cache
 from typing import Any
 
 from .normalize import normalize
@@ -43,10 +42,31 @@ def is_cjk(char: str) -> bool:
     return "\u4e00" <= char <= "\u9fff"
 
 
-def pinyin_table() -> dict[str, str]:
-    """Toneless reading of each CJK character (its most common reading).
+def _pypinyin_key() -> str:
+    """What pypinyin's cached readings depend on: the installed package's file."""
+    import os
+    from importlib.util import find_spec
 
-    Read straight from pypinyin's table (the first reading listed is the one
+    spec = find_spec("pypinyin")
+    if spec is None or not spec.origin:
+        return "unknown"
+    try:
+        stat = os.stat(spec.origin)
+    except OSError:
+        return spec.origin
+    return f"{spec.origin}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def pinyin_table() -> dict[str, str]:
+    """Toneless reading of each CJK character (its most common reading), cached: a
+    compile after a pack edit need not import pypinyin at all."""
+    from .cache import load_or_build_data
+
+    return dict(load_or_build_data("pinyin-table", _pypinyin_key(), _read_pinyin_table))
+
+
+def _read_pinyin_table() -> dict[str, str]:
+    """Read straight from pypinyin's table (the first reading listed is the one
     ``lazy_pinyin`` gives; a test checks they agree), with the tone marks taken
     off: 20,000 calls of ``lazy_pinyin`` would cost most of a compile.
     """
@@ -79,13 +99,42 @@ def _pinyin_keys(word: str, pinyin: dict[str, str]) -> list[str]:
     return sorted(keys)
 
 
-@cache
-def _reading(word: str) -> str:
-    """pypinyin's reading of a whole word (its phrase dictionary knows 便宜 is pian yi).
-    Packs repeat words across classes, and every compile in a process reads the same ones."""
-    from pypinyin import Style, lazy_pinyin
+class _Readings:
+    """pypinyin's reading of whole words (its phrase dictionary knows 便宜 is pian yi),
+    kept in the process and in the cache between compiles: packs repeat words across
+    classes, and a pack edit changes a few words, so most compiles import no pypinyin."""
 
-    return " ".join(lazy_pinyin(word, style=Style.NORMAL))
+    def __init__(self) -> None:
+        self.known: dict[str, str] | None = None
+        self.added = False
+
+    def get(self, word: str) -> str:
+        if self.known is None:
+            from .cache import read_data
+
+            stored = read_data("pinyin-readings", _pypinyin_key())
+            self.known = dict(stored) if isinstance(stored, dict) else {}
+        found = self.known.get(word)
+        if found is None:
+            from pypinyin import Style, lazy_pinyin
+
+            found = self.known[word] = " ".join(lazy_pinyin(word, style=Style.NORMAL))
+            self.added = True
+        return found
+
+    def save(self) -> None:
+        if self.added and self.known is not None:
+            from .cache import store_data
+
+            store_data("pinyin-readings", _pypinyin_key(), self.known)
+            self.added = False
+
+
+_READINGS = _Readings()
+
+
+def _reading(word: str) -> str:
+    return _READINGS.get(word)
 
 
 def _word(text: str) -> str:
@@ -222,6 +271,7 @@ def compile_program(packs: PackSet) -> Program:
     words += [w for wc in classes.made.values() for w in wc.words]
     freq, total = build_prefix_dict(words)
     replies = tuple({"intent": p["intent"], "replies": [dict(r) for r in p["replies"]]} for p in packs.replies)
+    _READINGS.save()  # the words read for the first time, for the next compile
     return Program(intents=intents, tags=tags, situations=situations,
                    classes=tuple(classes.made[n] for n in sorted(classes.made)), replies=replies,
                    shop=dict(packs.shop), slots=compile_slots(packs.slots), jieba=(freq, total), pinyin=pinyin)

@@ -345,3 +345,25 @@ def test_plain_data_is_cached_by_its_key(folder: Path) -> None:
     assert len(calls) == 1  # read back, not built again
     assert cache.load_or_build_data("words", "v2", build) == {"包邮": 3}
     assert len(calls) == 2  # another key is another entry
+
+
+def test_a_recompile_after_a_pack_edit_imports_no_pypinyin(tmp_path: Path) -> None:
+    """The readings of the pack words are kept between compiles: after an edit, only a
+    new word would need pypinyin (its import is a third of a compile)."""
+    from suggest.sources import bundled_dir
+
+    intents = tmp_path / "intents"
+    shutil.copytree(bundled_dir("intents"), intents)
+    env = {**os.environ, "SUGGEST_CACHE_DIR": str(tmp_path / "cache")}
+    script = ("import sys\nfrom suggest import Engine\n"
+              "engine = Engine(intents=sys.argv[1])\n"
+              "print('pypinyin' in sys.modules, engine.analyze('包油吗').intent_ids)\n")
+    first = subprocess.run([sys.executable, "-c", script, str(intents)], env=env, capture_output=True,
+                           text=True, check=True, timeout=120)
+    shipping = intents / "shipping.yaml"
+    shipping.write_text(shipping.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    second = subprocess.run([sys.executable, "-c", script, str(intents)], env=env, capture_output=True,
+                            text=True, check=True, timeout=120)
+    assert first.stdout.split()[0] == "True"  # the first compile read the words with pypinyin
+    assert second.stdout.split()[0] == "False"
+    assert "shipping" in second.stdout  # and the slip 包油 still reads as 包邮
