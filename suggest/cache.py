@@ -152,6 +152,19 @@ def read_entry(path: Path, key: str) -> Program | None:
     return program if isinstance(program, Program) else None
 
 
+def installed_key(module: str) -> str:
+    """A key that changes when the installed package ``module`` does (its file's path,
+    size and time), for data read out of it; cheaper than importlib.metadata."""
+    spec = find_spec(module)
+    if spec is None or not spec.origin:
+        return "unknown"
+    try:
+        stat = os.stat(spec.origin)
+    except OSError:
+        return spec.origin
+    return f"{spec.origin}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
 def load_or_build_data(name: str, key: str, build: Callable[[], Any]) -> Any:
     """Plain data that depends on ``key`` alone (not on the packs), cached like programs:
     the jieba base dictionary is read once, not again after every pack edit."""

@@ -42,27 +42,12 @@ def is_cjk(char: str) -> bool:
     return "\u4e00" <= char <= "\u9fff"
 
 
-def _pypinyin_key() -> str:
-    """What pypinyin's cached readings depend on: the installed package's file."""
-    import os
-    from importlib.util import find_spec
-
-    spec = find_spec("pypinyin")
-    if spec is None or not spec.origin:
-        return "unknown"
-    try:
-        stat = os.stat(spec.origin)
-    except OSError:
-        return spec.origin
-    return f"{spec.origin}:{stat.st_size}:{stat.st_mtime_ns}"
-
-
 def pinyin_table() -> dict[str, str]:
     """Toneless reading of each CJK character (its most common reading), cached: a
     compile after a pack edit need not import pypinyin at all."""
-    from .cache import load_or_build_data
+    from .cache import installed_key, load_or_build_data
 
-    return dict(load_or_build_data("pinyin-table", _pypinyin_key(), _read_pinyin_table))
+    return dict(load_or_build_data("pinyin-table", installed_key("pypinyin"), _read_pinyin_table))
 
 
 def _read_pinyin_table() -> dict[str, str]:
@@ -110,9 +95,9 @@ class _Readings:
 
     def get(self, word: str) -> str:
         if self.known is None:
-            from .cache import read_data
+            from .cache import installed_key, read_data
 
-            stored = read_data("pinyin-readings", _pypinyin_key())
+            stored = read_data("pinyin-readings", installed_key("pypinyin"))
             self.known = dict(stored) if isinstance(stored, dict) else {}
         found = self.known.get(word)
         if found is None:
@@ -124,9 +109,9 @@ class _Readings:
 
     def save(self) -> None:
         if self.added and self.known is not None:
-            from .cache import store_data
+            from .cache import installed_key, store_data
 
-            store_data("pinyin-readings", _pypinyin_key(), self.known)
+            store_data("pinyin-readings", installed_key("pypinyin"), self.known)
             self.added = False
 
 

@@ -560,9 +560,8 @@ class Matcher:
 
     def _fuzzy(self, norm: Normalized, candidates: set[int], found: dict[int, list[Hit]],
                near: list[NearMiss] | None) -> None:
-        from rapidfuzz import (
-            fuzz,  # imported when a phrase is worth scoring: a one-shot lookup often needs none
-        )
+        # imported when a phrase is worth scoring: a one-shot lookup often needs none
+        from rapidfuzz import fuzz
 
         text = norm.text
         chars = frozenset(text)

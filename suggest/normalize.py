@@ -104,21 +104,9 @@ _HAN_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
 @lru_cache(maxsize=1)
 def _traditional() -> frozenset[str]:
     """The characters OpenCC's t2s changes: most messages hold none and skip the converter."""
-    import os
-    from importlib.util import find_spec
+    from .cache import installed_key, load_or_build_data
 
-    from .cache import load_or_build_data
-
-    # keyed by the installed OpenCC's files (importlib.metadata costs a one-shot lookup 20 ms)
-    spec = find_spec("opencc")
-    key = "unknown"
-    if spec is not None and spec.origin:
-        try:
-            stat = os.stat(spec.origin)
-            key = f"{spec.origin}:{stat.st_size}:{stat.st_mtime_ns}"
-        except OSError:
-            pass
-    return frozenset(load_or_build_data("opencc-t2s-chars", key, _changed_by_t2s))
+    return frozenset(load_or_build_data("opencc-t2s-chars", installed_key("opencc"), _changed_by_t2s))
 
 
 def _changed_by_t2s() -> str:

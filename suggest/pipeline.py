@@ -109,9 +109,9 @@ class State:
         tokens = self.tokenizer.lazy(norm.text)
         hits = self.matcher.match(norm, tokens, agent=agent)
         intents = self.resolve(norm, hits)
-        if intents and _ONLY_PUNCTUATION.match(norm.text) and all(m.id in self.fallback_ids for m in intents):
+        only_fallback = all(m.id in self.fallback_ids for m in intents)  # (true when there are none)
+        if only_fallback and intents and _ONLY_PUNCTUATION.match(norm.text):
             intents = ()  # a bare ？ is a nudge: the history answers it, or nothing does
-        only_fallback = all(m.id in self.fallback_ids for m in intents)
         if history and (only_fallback or _FOLLOW_UP.search(norm.text)):
             lifted = _lift_from_history(self, norm, history)
             if only_fallback and any(m.id not in self.fallback_ids for m in lifted):

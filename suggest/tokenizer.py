@@ -180,7 +180,6 @@ class Tokenizer:
         # route[i]: (log probability of the best cut of block[i:], where its first word ends)
         route: list[tuple[float, int]] = [(0.0, 0)] * (size + 1)
         for start in range(size - 1, -1, -1):
-            best: tuple[float, int] | None = None
             end = start
             piece = block[start]
             ends: list[int] = []
@@ -191,12 +190,8 @@ class Tokenizer:
                 piece = block[start:end + 1]
             if not ends:
                 ends.append(start)
-            for last in ends:
-                candidate = (log(freq.get(block[start:last + 1]) or 1) - log_total + route[last + 1][0], last)
-                if best is None or candidate > best:
-                    best = candidate
-            assert best is not None
-            route[start] = best
+            route[start] = max((log(freq.get(block[start:last + 1]) or 1) - log_total + route[last + 1][0], last)
+                               for last in ends)
         spans: list[tuple[int, int]] = []
         at = 0
         letters_from = -1  # where a run of single ASCII letters or digits began
