@@ -49,3 +49,32 @@ def test_the_fallback_is_not_scored_as_a_label(engine: Engine) -> None:
     report = evaluate(engine, [LabelledMessage("x1", "帮我看看", frozenset(), frozenset())])
     assert report.false_alarms == 0
     assert "unclear" not in report.intents.per_label
+
+
+# The hand-over pack: the buyer passes something over and asks nothing.
+@pytest.mark.parametrize(("text", "first_reply"), [
+    ("这边订单已经拍好了", "handover.order_placed"),
+    ("单号 7781234509876543", "handover.number"),
+    ("jd0098123456789", "handover.number"),
+    ("图片发给您了", "handover.received"),
+    ("那我就要白色的吧", "handover.picked"),
+])
+def test_a_hand_over_gets_a_confirmation_that_fits_it(engine: Engine, text: str, first_reply: str) -> None:
+    analysis = engine.analyze(text)
+    assert analysis.intent_ids == ("handover",)
+    assert analysis.replies[0].id == first_reply
+
+
+def test_a_mobile_number_is_confirmed_but_not_called_an_order_number(engine: Engine) -> None:
+    analysis = engine.analyze("手机号 13900001111")
+    assert analysis.intent_ids == ("handover",)
+    assert "handover.number" not in {r.id for r in analysis.replies}
+
+
+@pytest.mark.parametrize("text", ["付款了吗", "已经下单了 什么时候发货", "拍了两件 能便宜点吗", "共[数字x]元"])
+def test_a_question_beside_the_hand_over_is_answered_instead(engine: Engine, text: str) -> None:
+    assert "handover" not in engine.analyze(text).intent_ids
+
+
+def test_a_question_with_a_hand_over_gets_the_holding_reply(engine: Engine) -> None:
+    assert engine.analyze("钱付过了 接下来要做什么").intent_ids == ("unclear",)
