@@ -71,7 +71,7 @@ def test_a_mobile_number_is_confirmed_but_not_called_an_order_number(engine: Eng
     assert "handover.number" not in {r.id for r in analysis.replies}
 
 
-@pytest.mark.parametrize("text", ["付款了吗", "已经下单了 什么时候发货", "拍了两件 能便宜点吗", "共[数字x]元"])
+@pytest.mark.parametrize("text", ["付款了吗", "已经下单了 什么时候发货", "拍了两件 能便宜点吗", "一共[数字x]块钱"])
 def test_a_question_beside_the_hand_over_is_answered_instead(engine: Engine, text: str) -> None:
     assert "handover" not in engine.analyze(text).intent_ids
 
