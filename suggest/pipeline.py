@@ -71,11 +71,14 @@ class State:
                 return hit
         norm = normalize(text)
         result = self.resolve(norm, self.matcher.match(norm, self.tokenizer.lazy(norm.text)))
+        self._remember(text, result)
+        return result
+
+    def _remember(self, text: str, intents: tuple[IntentMatch, ...]) -> None:
         with self._lock:
-            self._history_cache[text] = result
+            self._history_cache[text] = intents
             if len(self._history_cache) > 512:
                 self._history_cache.popitem(last=False)
-        return result
 
     def resolve(self, norm: Normalized, hits: Hits) -> tuple[IntentMatch, ...]:
         scored: dict[str, float] = {}
@@ -109,6 +112,10 @@ class State:
         tokens = self.tokenizer.lazy(norm.text)
         hits = self.matcher.match(norm, tokens, agent=agent)
         intents = self.resolve(norm, hits)
+        if agent is None:
+            # what own_intents would work out for this text: the buyer's next message has
+            # this one in its history (a live chat, a chat log in batch), so it is kept
+            self._remember(text, intents)
         only_fallback = all(m.id in self.fallback_ids for m in intents)  # (true when there are none)
         if only_fallback and intents and _ONLY_PUNCTUATION.match(norm.text):
             intents = ()  # a bare ？ is a nudge: the history answers it, or nothing does
