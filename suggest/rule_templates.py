@@ -223,27 +223,32 @@ def _chain(spans: Sequence[Sequence[Span]], gap: int, avoid: Sequence[tuple[int,
     """Fragments one after another, each within ``gap`` characters of the last; the
     first such chain (by where it starts) that overlaps none of ``avoid``."""
     failed: set[tuple[int, int]] = set()  # (fragment, position it had to follow) known to fail
-
-    def follow(k: int, after: int) -> tuple[int, tuple[_Piece, ...]] | None:
-        if k == len(spans):
-            return (after, ())
-        if (k, after) in failed:
-            return None
-        for start, end, parts in spans[k]:
-            if start < after:
-                continue
-            if start - after > gap:
-                break  # spans are sorted by start
-            rest = follow(k + 1, end)
-            if rest is not None:
-                return (rest[0], parts + rest[1])
-        failed.add((k, after))
-        return None
-
     for start, end, parts in spans[0]:
-        rest = follow(1, end)
+        rest = _follow(spans, gap, failed, 1, end)
         if rest is not None and not any(s < rest[0] and start < e for s, e in avoid):
             return (start, rest[0], parts + rest[1])
+    return None
+
+
+def _follow(spans: Sequence[Sequence[Span]], gap: int, failed: set[tuple[int, int]], k: int, after: int
+            ) -> tuple[int, tuple[_Piece, ...]] | None:
+    """The rest of a chain from fragment ``k`` on, starting at or after ``after``.
+
+    A function of its own, not a closure: a recursive closure is a reference cycle,
+    garbage for the cyclic collector on every call."""
+    if k == len(spans):
+        return (after, ())
+    if (k, after) in failed:
+        return None
+    for start, end, parts in spans[k]:
+        if start < after:
+            continue
+        if start - after > gap:
+            break  # spans are sorted by start
+        rest = _follow(spans, gap, failed, k + 1, end)
+        if rest is not None:
+            return (rest[0], parts + rest[1])
+    failed.add((k, after))
     return None
 
 
