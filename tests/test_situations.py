@@ -41,6 +41,15 @@ CASES = [
     ("和我上次买的是同一款吗", [], "product_info.same_as_before", "product_info.same_as_before"),
     ("用了两个星期就开不了机了", [], "quality_complaint.broke_after_use", "quality_complaint.broke_after_use"),
     ("好的", [], "farewell.ok_only", "farewell.ok"),
+    # where the buyer is in the process: applied already, waiting on the money, not shipped
+    ("退货申请我昨天就提交了", [], "return_exchange.applied_already", "return_exchange.applied_seen"),
+    ("钱退了没有啊", [], "return_exchange.refund_status", "return_exchange.refund_timing"),
+    ("后天再不发货的话我就退款", [], "return_exchange.ship_or_refund", "return_exchange.ship_or_refund"),
+    ("麻烦赶紧安排配送 急着用", [], "shipping.chase", "shipping.chase"),
+    ("白天上班不在家 送到公司可以吗", [], "shipping.arrange_delivery", "shipping.arrange_delivery"),
+    ("先别发货 月底再寄给我", [], "shipping.ship_later", "shipping.ship_later"),
+    ("多扣的运费要退给我", [], "shipping.fee_back", "shipping.fee_back"),
+    ("大概哪天能送到我家", [], "shipping.arrive_time", "shipping.arrive_time_check"),
 ]
 
 
@@ -58,6 +67,11 @@ NEVER = [
     ("显示签收了但我没收到", {"shipping.when_ship", "shipping.courier_and_time", "shipping.delivery_estimate"}),
     ("订单我已经取消了", {"order_change.cancel"}),
     ("退款什么时候到账", {"return_exchange.steps"}),
+    ("售后退款我申请过了", {"return_exchange.steps", "return_exchange.ask_reason", "return_exchange.policy"}),
+    ("再不发货我就退款了", {"return_exchange.refund_status", "return_exchange.steps"}),
+    ("帮我把订单取消掉", {"order_change.address"}),
+    ("能退款吗", {"return_exchange.refund_status"}),
+    ("送货前先打电话给我", {"shipping.when_ship", "shipping.delay_notice"}),
 ]
 
 
