@@ -50,6 +50,12 @@ CASES = [
     ("先别发货 月底再寄给我", [], "shipping.ship_later", "shipping.ship_later"),
     ("多扣的运费要退给我", [], "shipping.fee_back", "shipping.fee_back"),
     ("大概哪天能送到我家", [], "shipping.arrive_time", "shipping.arrive_time_check"),
+    # an aspect named, goods of any kind, a gift asked for
+    ("这款饼干口感脆不脆", [], "product_info.taste_smell", "product_info.taste_smell"),
+    ("店里有卖配套的滤芯吗", [], "product_info.carry_item", "product_info.carry_item"),
+    ("这个盆的直径有多大", [], "size.item_measure", "size.item_measure"),
+    ("这个鞋柜要自己组装吗", [], "unclear.installation", "unclear.installation"),
+    ("买三盒能多送几个小样吗", [], "bargain.gift", "bargain.gift_ask"),
 ]
 
 
@@ -72,6 +78,10 @@ NEVER = [
     ("帮我把订单取消掉", {"order_change.address"}),
     ("能退款吗", {"return_exchange.refund_status"}),
     ("送货前先打电话给我", {"shipping.when_ship", "shipping.delay_notice"}),
+    # money words in passing: no haggling reply, no price quote
+    ("补个差价换顺丰发可以吗", {"bargain.hold_price_promo", "bargain.price_protection", "bargain.coupon"}),
+    ("师傅说多少钱都不给装", {"product_info.price"}),
+    ("这个电饭煲的尺寸是多少", {"size.ask_measurements", "size.fit_advice", "size.size_chart"}),
 ]
 
 
