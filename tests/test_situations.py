@@ -99,5 +99,11 @@ def test_no_five_star_request_after_an_open_complaint(engine: Engine) -> None:
     assert happy.replies
 
 
+def test_no_five_star_request_from_a_plain_thanks(engine: Engine) -> None:
+    # thanks with nothing said about the parcel: the buyer may still be waiting for it
+    for text in ("多谢啦 辛苦你了", "行 那就先这样 谢啦"):
+        assert not any("好评" in r.text for r in engine.analyze(text, top=10).replies)
+
+
 def test_a_slip_finds_the_same_situation(engine: Engine) -> None:
     assert engine.analyze("包油吗").situations == engine.analyze("包邮吗").situations
