@@ -183,6 +183,12 @@ class ReplyBook:
             self._pair_index[intent] = index
         universe = frozenset().union(*self._topics.values()) if self._topics else frozenset()
         self._topic_finder = automaton({pair: pair for pair in universe})
+        # reply id -> the situations it is written for or helps in (``intent.situation``):
+        # a queue whose first reply names the buyer's case is answered before the others
+        self._cases = {r["id"]: frozenset(f"{intent}.{s}" if "." not in s else s
+                                          for s in [*r.get("situations", ()), *r.get("helps_in", ())])
+                       for intent, rs in self.by_intent.items() for r in rs
+                       if r.get("situations") or r.get("helps_in")}
         # A reply written for other kinds of shop (categories: [tea]) is never offered
         # here; the shop profile's `categories` says what this shop sells.
         sells = shop.get("categories", [])
@@ -385,6 +391,13 @@ class ReplyBook:
                                   said if said is not None else self._said_topics(said_for(m)),
                                   limit=depth_needed, facts=facts)
                   for m in answer_order(intents)]
+        if len(queues) > 1:
+            # The need whose first reply names the buyer's case (already cancelled, refund
+            # applied for) or facts (the order number) is answered first; a greeting or a
+            # thanks still last. Stable: otherwise the order of answer_order holds.
+            last = [m.id in _LAST for m in answer_order(intents)]
+            queues = [q for _, q in sorted(enumerate(queues), key=lambda item: (
+                last[item[0]], not self._names_case(item[1], present)))]
         chosen: list[Reply] = []
         seen: set[str] = set()
         longest = max(len(q) for q in queues)
@@ -403,6 +416,15 @@ class ReplyBook:
                         return tuple(chosen)
             depth += 1
         return tuple(chosen)
+
+    def _names_case(self, queue: tuple[Reply, ...], present: frozenset[str]) -> bool:
+        """Whether the first reply of ``queue`` is written for a case the message is in,
+        or is filled with the buyer's facts (a slot-holed reply is offered only filled)."""
+        if not queue:
+            return False
+        first = queue[0].id
+        cases = self._cases.get(first)
+        return bool(cases and not cases.isdisjoint(present)) or first in self._slot_holes
 
     def _said_topics(self, said: str) -> frozenset[str]:
         """topic_words(said), restricted to pairs some reply names (the only ones that count)."""

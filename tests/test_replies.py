@@ -288,6 +288,20 @@ def test_answer_order_puts_grievances_first_and_pleasantries_last() -> None:
     assert [m.id for m in order] == ["bad_review", "shipping", "size", "farewell", "greeting"]
 
 
+def test_the_need_whose_reply_names_the_case_is_answered_first(book: ReplyBook) -> None:
+    # a refund question listed first, the order already cancelled: the cancellation case leads
+    intents = [said("return_exchange", score=0.9), said("order_change", score=0.7)]
+    cases = ["order_change.already_cancelled"]
+    replies = book.choose(intents, [], "after_sale", top=3, situations=cases)
+    assert replies[0].id == "order_change.already_cancelled"
+    # no case named: the message's own order holds
+    plain = book.choose(intents, [], "after_sale", top=3)
+    assert plain[0].intent == "return_exchange"
+    # a greeting stays last even when it has a case of its own
+    hello = [said("greeting", score=0.95), said("shipping", score=0.6)]
+    assert book.choose(hello, [], "in_sale", top=2, situations=["greeting.human"])[0].intent == "shipping"
+
+
 @pytest.mark.parametrize("top", [0, 1, 2, 3, 5, 8])
 def test_at_most_top_replies_each_once(book: ReplyBook, top: int) -> None:
     intents = [said("bargain"), said("shipping")]

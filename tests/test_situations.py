@@ -41,6 +41,21 @@ CASES = [
     ("和我上次买的是同一款吗", [], "product_info.same_as_before", "product_info.same_as_before"),
     ("用了两个星期就开不了机了", [], "quality_complaint.broke_after_use", "quality_complaint.broke_after_use"),
     ("好的", [], "farewell.ok_only", "farewell.ok"),
+    # where the buyer is in the process: applied already, waiting on the money, not shipped
+    ("退货申请我昨天就提交了", [], "return_exchange.applied_already", "return_exchange.applied_seen"),
+    ("钱退了没有啊", [], "return_exchange.refund_status", "return_exchange.refund_timing"),
+    ("后天再不发货的话我就退款", [], "return_exchange.ship_or_refund", "return_exchange.ship_or_refund"),
+    ("麻烦赶紧安排配送 急着用", [], "shipping.chase", "shipping.chase"),
+    ("白天上班不在家 送到公司可以吗", [], "shipping.arrange_delivery", "shipping.arrange_delivery"),
+    ("先别发货 月底再寄给我", [], "shipping.ship_later", "shipping.ship_later"),
+    ("多扣的运费要退给我", [], "shipping.fee_back", "shipping.fee_back"),
+    ("大概哪天能送到我家", [], "shipping.arrive_time", "shipping.arrive_time_check"),
+    # an aspect named, goods of any kind, a gift asked for
+    ("这款饼干口感脆不脆", [], "product_info.taste_smell", "product_info.taste_smell"),
+    ("店里有卖配套的滤芯吗", [], "product_info.carry_item", "product_info.carry_item"),
+    ("这个盆的直径有多大", [], "size.item_measure", "size.item_measure"),
+    ("这个鞋柜要自己组装吗", [], "unclear.installation", "unclear.installation"),
+    ("买三盒能多送几个小样吗", [], "bargain.gift", "bargain.gift_ask"),
 ]
 
 
@@ -58,6 +73,15 @@ NEVER = [
     ("显示签收了但我没收到", {"shipping.when_ship", "shipping.courier_and_time", "shipping.delivery_estimate"}),
     ("订单我已经取消了", {"order_change.cancel"}),
     ("退款什么时候到账", {"return_exchange.steps"}),
+    ("售后退款我申请过了", {"return_exchange.steps", "return_exchange.ask_reason", "return_exchange.policy"}),
+    ("再不发货我就退款了", {"return_exchange.refund_status", "return_exchange.steps"}),
+    ("帮我把订单取消掉", {"order_change.address"}),
+    ("能退款吗", {"return_exchange.refund_status"}),
+    ("送货前先打电话给我", {"shipping.when_ship", "shipping.delay_notice"}),
+    # money words in passing: no haggling reply, no price quote
+    ("补个差价换顺丰发可以吗", {"bargain.hold_price_promo", "bargain.price_protection", "bargain.coupon"}),
+    ("师傅说多少钱都不给装", {"product_info.price"}),
+    ("这个电饭煲的尺寸是多少", {"size.ask_measurements", "size.fit_advice", "size.size_chart"}),
 ]
 
 
@@ -73,6 +97,12 @@ def test_no_five_star_request_after_an_open_complaint(engine: Engine) -> None:
     assert not any("好评" in r.text for r in after_complaint.replies)
     happy = engine.analyze("好的 谢谢", history=["包邮吗"], top=10)
     assert happy.replies
+
+
+def test_no_five_star_request_from_a_plain_thanks(engine: Engine) -> None:
+    # thanks with nothing said about the parcel: the buyer may still be waiting for it
+    for text in ("多谢啦 辛苦你了", "行 那就先这样 谢啦"):
+        assert not any("好评" in r.text for r in engine.analyze(text, top=10).replies)
 
 
 def test_a_slip_finds_the_same_situation(engine: Engine) -> None:
