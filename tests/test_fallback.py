@@ -78,3 +78,24 @@ def test_a_question_beside_the_hand_over_is_answered_instead(engine: Engine, tex
 
 def test_a_question_with_a_hand_over_gets_the_holding_reply(engine: Engine) -> None:
     assert engine.analyze("钱付过了 接下来要做什么").intent_ids == ("unclear",)
+
+
+@pytest.mark.parametrize("text", ["那就是说下周一前能修好对吧", "这个步骤要如何弄", "那件事你们查清楚了么"])
+def test_a_question_without_the_usual_question_words_gets_the_holding_reply(engine: Engine, text: str) -> None:
+    assert engine.analyze(text).intent_ids == ("unclear",)
+
+
+@pytest.mark.parametrize("text", ["对吧", "好吗", "哈哈哈"])
+def test_a_bare_reaction_is_still_no_question(engine: Engine, text: str) -> None:
+    assert "unclear" not in engine.analyze(text).intent_ids
+
+
+def test_a_statement_no_pack_reads_is_acknowledged(engine: Engine) -> None:
+    analysis = engine.analyze("我昨天下午已经跟楼下物业打过招呼了")
+    assert analysis.intent_ids == ("handover",)
+    assert analysis.replies[0].id.startswith("handover.")
+
+
+@pytest.mark.parametrize("text", ["嗯嗯", "哈哈哈哈哈哈哈哈", "我知道"])
+def test_chatter_and_short_answers_get_no_acknowledgement(engine: Engine, text: str) -> None:
+    assert "handover" not in engine.analyze(text).intent_ids
