@@ -104,3 +104,12 @@ def test_tags_from_history(engine: Engine) -> None:
     assert "economy" in engine.analyze("那包邮吗", ["有券吗", "满减能叠加吗"]).tag_ids
     assert "silent" in engine.analyze("几码", ["这件", "黑色"]).tag_ids
     assert "irritable" in engine.analyze("到底发不发货！！！！").tag_ids
+
+
+@pytest.mark.parametrize("text", ["图片你们看到了么", "那个链接找到了吗"])
+def test_dao_ending_another_verb_is_no_arrival(engine: Engine, text: str) -> None:
+    assert "shipping" not in engine.analyze(text).intent_ids
+
+
+def test_an_arrival_question_still_is_one(engine: Engine) -> None:
+    assert "shipping" in engine.analyze("快递到了么 我一直没看到").intent_ids
