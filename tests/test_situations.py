@@ -107,3 +107,12 @@ def test_no_five_star_request_from_a_plain_thanks(engine: Engine) -> None:
 
 def test_a_slip_finds_the_same_situation(engine: Engine) -> None:
     assert engine.analyze("包油吗").situations == engine.analyze("包邮吗").situations
+
+
+def test_you_are_welcome_answers_thanks_not_an_ok_that_carries_more(engine: Engine) -> None:
+    thanked = engine.analyze("好的 谢谢啦")
+    assert thanked.replies[0].id == "farewell.thanks"
+    plain_ok = engine.analyze("好的 我女儿挑的这款", top=10)
+    assert plain_ok.intent_ids == ("farewell",)
+    assert plain_ok.replies[0].id == "farewell.acknowledged"
+    assert not any(r.text.startswith("不客气") for r in plain_ok.replies)
