@@ -56,6 +56,11 @@ CASES = [
     ("这个盆的直径有多大", [], "size.item_measure", "size.item_measure"),
     ("这个鞋柜要自己组装吗", [], "unclear.installation", "unclear.installation"),
     ("买三盒能多送几个小样吗", [], "bargain.gift", "bargain.gift_ask"),
+    ("快递一直显示配送中 怎么还不到", [], "shipping.in_transit", "shipping.in_transit_check"),
+    ("付款好几天了一点物流信息都没有", [], "shipping.no_tracking", "shipping.no_tracking"),
+    ("快递来了不签收行吗", [], "shipping.refuse_at_door", "shipping.refuse_at_door"),
+    ("帮忙催下发货", [], "shipping.chase", "shipping.chase"),
+    ("后天务必送到啊", [], "shipping.arrive_by", "shipping.arrive_by"),
 ]
 
 
@@ -70,6 +75,8 @@ def test_the_reply_for_the_case_comes_first(engine: Engine, text: str, history: 
 # Replies that must never be offered for these messages: they would contradict the buyer.
 NEVER = [
     ("发了五天了还没到", {"shipping.when_ship", "shipping.courier_and_time", "shipping.delay_notice"}),
+    ("快递什么时候到", {"shipping.delay_notice"}),  # a late-shipment notice only to a buyer who says so
+    ("物流信息都没有", {"shipping.stalled_follow_up", "shipping.in_transit_check"}),  # nothing left the warehouse
     ("显示签收了但我没收到", {"shipping.when_ship", "shipping.courier_and_time", "shipping.delivery_estimate"}),
     ("订单我已经取消了", {"order_change.cancel"}),
     ("退款什么时候到账", {"return_exchange.steps"}),
