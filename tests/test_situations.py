@@ -61,6 +61,8 @@ CASES = [
     ("快递来了不签收行吗", [], "shipping.refuse_at_door", "shipping.refuse_at_door"),
     ("帮忙催下发货", [], "shipping.chase", "shipping.chase"),
     ("后天务必送到啊", [], "shipping.arrive_by", "shipping.arrive_by"),
+    ("买了两样 可以只退其中一样吗", [], "return_exchange.partial_return", "return_exchange.partial_return"),
+    ("寄回去的邮费怎么返给我", [], "return_exchange.postage_payback", "return_exchange.postage_payback"),
 ]
 
 
