@@ -63,6 +63,11 @@ CASES = [
     ("后天务必送到啊", [], "shipping.arrive_by", "shipping.arrive_by"),
     ("买了两样 可以只退其中一样吗", [], "return_exchange.partial_return", "return_exchange.partial_return"),
     ("寄回去的邮费怎么返给我", [], "return_exchange.postage_payback", "return_exchange.postage_payback"),
+    ("店铺券领了怎么用不上", [], "bargain.coupon_use", "bargain.coupon_use"),
+    ("为什么白色的比黑色的便宜", [], "bargain.compare_price", "bargain.compare_price"),
+    ("怎么价格变了 跟下单前不一致", [], "bargain.price_check", "bargain.price_check"),
+    ("这个标价是一盒的还是一个的", [], "product_info.unit_price", "product_info.unit_price"),
+    ("耳机怎么和电脑连接", [], "product_info.how_to_use", "product_info.how_to_steps"),
 ]
 
 
@@ -79,6 +84,7 @@ NEVER = [
     ("发了五天了还没到", {"shipping.when_ship", "shipping.courier_and_time", "shipping.delay_notice"}),
     ("快递什么时候到", {"shipping.delay_notice"}),  # a late-shipment notice only to a buyer who says so
     ("物流信息都没有", {"shipping.stalled_follow_up", "shipping.in_transit_check"}),  # nothing left the warehouse
+    ("优惠券怎么领", {"bargain.coupon", "bargain.hold_price_promo"}),  # a question, not a haggle
     ("显示签收了但我没收到", {"shipping.when_ship", "shipping.courier_and_time", "shipping.delivery_estimate"}),
     ("订单我已经取消了", {"order_change.cancel"}),
     ("退款什么时候到账", {"return_exchange.steps"}),
