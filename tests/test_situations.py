@@ -68,6 +68,10 @@ CASES = [
     ("怎么价格变了 跟下单前不一致", [], "bargain.price_check", "bargain.price_check"),
     ("这个标价是一盒的还是一个的", [], "product_info.unit_price", "product_info.unit_price"),
     ("耳机怎么和电脑连接", [], "product_info.how_to_use", "product_info.how_to_steps"),
+    ("那这个要怎么弄", [], "unclear.vague_how", "unclear.vague_how"),
+    ("退款的话需要提供什么资料", [], "return_exchange.what_needed", "return_exchange.what_needed"),
+    ("还要我提供什么资料吗", [], "unclear.what_needed", "unclear.what_needed"),
+    ("空调能约下周二上门安装吗", [], "unclear.schedule_install", "unclear.schedule_install"),
 ]
 
 
