@@ -72,6 +72,7 @@ CASES = [
     ("退款的话需要提供什么资料", [], "return_exchange.what_needed", "return_exchange.what_needed"),
     ("还要我提供什么资料吗", [], "unclear.what_needed", "unclear.what_needed"),
     ("空调能约下周二上门安装吗", [], "unclear.schedule_install", "unclear.schedule_install"),
+    ("新买的电饭锅坏了 煮不了饭", [], "quality_complaint.not_working", "quality_complaint.not_working"),
 ]
 
 
@@ -89,6 +90,7 @@ NEVER = [
     ("快递什么时候到", {"shipping.delay_notice"}),  # a late-shipment notice only to a buyer who says so
     ("物流信息都没有", {"shipping.stalled_follow_up", "shipping.in_transit_check"}),  # nothing left the warehouse
     ("优惠券怎么领", {"bargain.coupon", "bargain.hold_price_promo"}),  # a question, not a haggle
+    ("充电器坏了充不进电", {"quality_complaint.broken"}),  # a fault: no photos of a crushed box
     ("显示签收了但我没收到", {"shipping.when_ship", "shipping.courier_and_time", "shipping.delivery_estimate"}),
     ("订单我已经取消了", {"order_change.cancel"}),
     ("退款什么时候到账", {"return_exchange.steps"}),
