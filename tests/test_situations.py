@@ -73,6 +73,12 @@ CASES = [
     ("还要我提供什么资料吗", [], "unclear.what_needed", "unclear.what_needed"),
     ("空调能约下周二上门安装吗", [], "unclear.schedule_install", "unclear.schedule_install"),
     ("新买的电饭锅坏了 煮不了饭", [], "quality_complaint.not_working", "quality_complaint.not_working"),
+    ("快递四天了一直在揽收", [], "shipping.no_tracking", "shipping.no_tracking"),
+    ("拍好了 请帮我发韵达", [], "shipping.avoid_courier", "shipping.avoid_courier"),
+    ("退货的东西要寄到哪里", [], "return_exchange.return_address", "return_exchange.return_address"),
+    ("订单123456789012降价了 能保价吗", [], "bargain.price_drop_after", "bargain.price_protection_given"),
+    ("发票能换个抬头吗", [], "invoice.change_issued", "invoice.change_issued"),
+    ("我想买两双", [], "product_info.want_buy", "product_info.want_buy"),
 ]
 
 
