@@ -49,6 +49,7 @@ STUB_INTENTS: dict[str, list[str]] = {
     "farewell": ["谢谢", "再见"],
     "invoice": ["发票"],  # the bundled replies answer invoices too
     "unclear": ["__unclear__"],  # and hold the line for questions no pack knows (never fires here)
+    "handover": ["__handover__"],  # and confirm what a buyer hands over (never fires here)
 }
 STUB_TAGS: dict[str, list[str]] = {t: [f"__{t}__"] for t in CUSTOMER_TYPES}
 STUB_TAGS["irritable"] = ["气死", "什么破", "垃圾"]
