@@ -79,6 +79,10 @@ CASES = [
     ("订单123456789012降价了 能保价吗", [], "bargain.price_drop_after", "bargain.price_protection_given"),
     ("发票能换个抬头吗", [], "invoice.change_issued", "invoice.change_issued"),
     ("我想买两双", [], "product_info.want_buy", "product_info.want_buy"),
+    ("快递真慢 到了县城就是不送", [], "shipping.slow", "shipping.slow_sorry"),
+    ("请问价格保护有多久", [], "bargain.price_policy", "bargain.price_policy"),
+    ("才买两天就降价了", [], "bargain.price_drop_after", "bargain.price_protection"),
+    ("这单我不想要了", [], "order_change.cancel", "order_change.cancel"),
 ]
 
 
