@@ -83,6 +83,10 @@ CASES = [
     ("请问价格保护有多久", [], "bargain.price_policy", "bargain.price_policy"),
     ("才买两天就降价了", [], "bargain.price_drop_after", "bargain.price_protection"),
     ("这单我不想要了", [], "order_change.cancel", "order_change.cancel"),
+    ("快递还要几天能到", [], "shipping.in_transit", "shipping.in_transit_check"),
+    ("能发别家快递吗", [], "shipping.avoid_courier", "shipping.avoid_courier"),
+    ("退货是不是全部都要退吗", [], "return_exchange.partial_return", "return_exchange.partial_return"),
+    ("退货的事让售后打电话给我", [], "return_exchange.call_me", "return_exchange.call_me"),
 ]
 
 
