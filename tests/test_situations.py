@@ -87,6 +87,11 @@ CASES = [
     ("能发别家快递吗", [], "shipping.avoid_courier", "shipping.avoid_courier"),
     ("退货是不是全部都要退吗", [], "return_exchange.partial_return", "return_exchange.partial_return"),
     ("退货的事让售后打电话给我", [], "return_exchange.call_me", "return_exchange.call_me"),
+    ("最终价格是这个吗", [], "unclear.price_confirm", "unclear.price_confirm"),
+    ("那该用哪一种呢", [], "unclear.pick_one", "unclear.pick_one"),
+    ("那我选哪种好", [], "product_info.choose", "product_info.choose"),
+    ("等东西到了我拒收可以吗", [], "unclear.refuse_parcel", "unclear.refuse_parcel"),
+    ("整机能保修吗", [], "unclear.warranty", "unclear.warranty"),
 ]
 
 
