@@ -92,6 +92,12 @@ CASES = [
     ("那我选哪种好", [], "product_info.choose", "product_info.choose"),
     ("等东西到了我拒收可以吗", [], "unclear.refuse_parcel", "unclear.refuse_parcel"),
     ("整机能保修吗", [], "unclear.warranty", "unclear.warranty"),
+    ("拆开用过了还能退吗", [], "return_exchange.opened_return", "return_exchange.opened_return"),
+    ("双12会降价吗", [], "bargain.future_promo", "bargain.future_promo"),
+    ("一袋大概有多少片", [], "product_info.count_in_pack", "product_info.count_in_pack"),
+    ("另外一款便宜的质量一样吗", [], "product_info.cheaper_variant", "product_info.cheaper_variant"),
+    ("纸质发票怎么寄给我", [], "invoice.paper_copy", "invoice.paper_post"),
+    ("山区能送到吗", [], "shipping.coverage", "shipping.coverage"),
 ]
 
 
