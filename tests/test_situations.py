@@ -98,6 +98,12 @@ CASES = [
     ("另外一款便宜的质量一样吗", [], "product_info.cheaper_variant", "product_info.cheaper_variant"),
     ("纸质发票怎么寄给我", [], "invoice.paper_copy", "invoice.paper_post"),
     ("山区能送到吗", [], "shipping.coverage", "shipping.coverage"),
+    ("发票信息麻烦改一下", [], "invoice.change_issued", "invoice.change_issued"),
+    ("换货的话怎么操作", [], "return_exchange.how_do", "return_exchange.how_do"),
+    ("可以帮忙退款吗", [], "return_exchange.do_for_me", "return_exchange.do_for_me"),
+    ("退货要先签收吗", [], "return_exchange.sign_first", "return_exchange.sign_first"),
+    ("已经超过七天了还能售后吗", [], "return_exchange.expired", "return_exchange.expired"),
+    ("三瓶一共是45元吧", [], "bargain.price_quote", "bargain.price_quote"),
 ]
 
 
