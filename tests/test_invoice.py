@@ -23,3 +23,14 @@ def test_changing_an_issued_invoice_gets_the_change_reply_not_how_to_ask(engine:
 
 def test_a_first_request_still_gets_how_to_ask(engine: Engine) -> None:
     assert engine.analyze("请问可以开发票吗").replies[0].id == "invoice.how_to_request"
+
+
+@pytest.mark.parametrize("text", ["这一单不需要开票", "发票就不用了 谢谢"])
+def test_no_invoice_wanted_is_noted_not_answered_with_how_to_ask(engine: Engine, text: str) -> None:
+    analysis = engine.analyze(text, top=5)
+    assert analysis.replies[0].id == "invoice.not_needed"
+    assert "invoice.how_to_request" not in {r.id for r in analysis.replies}
+
+
+def test_when_the_invoice_comes_gets_the_timing(engine: Engine) -> None:
+    assert engine.analyze("啥时候能有发票").replies[0].id == "invoice.when_ready"
