@@ -168,3 +168,12 @@ def test_you_are_welcome_answers_thanks_not_an_ok_that_carries_more(engine: Engi
     assert plain_ok.intent_ids == ("farewell",)
     assert plain_ok.replies[0].id == "farewell.acknowledged"
     assert not any(r.text.startswith("不客气") for r in plain_ok.replies)
+
+
+def test_a_reply_asking_for_the_number_gives_way_to_one_that_names_it(engine: Engine) -> None:
+    asked = engine.analyze("这个跟我上次买的是同一款吗")
+    assert asked.replies[0].id == "product_info.same_as_before"
+    given = engine.analyze("这个跟我上次买的是同一款吗 订单号 5519283746501928", top=10)
+    assert given.replies[0].id == "product_info.same_as_before_given"
+    assert "5519283746501928" in given.replies[0].text
+    assert "product_info.same_as_before" not in {r.id for r in given.replies}
