@@ -86,7 +86,7 @@ def run_examples(engine: Any, packs: PackSet) -> list[Problem]:
                 for i, item in enumerate(examples.get(expect, [])):
                     text, history, also = _example(item)
                     if expect == "match" and pack.get("templates"):
-                        explained = engine.explain(text, history)
+                        explained = engine.explain(text, history, near_misses=False)
                         analysis = explained.analysis
                         for row in explained.rows:
                             if row.id == pack["id"] and row.kind == kind:

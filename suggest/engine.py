@@ -134,13 +134,17 @@ class Engine:
         history, agent = _checked_history(chat)
         return state.analyze(text, norm, history, agent, top, started)
 
-    def explain(self, text: str, history: Sequence[HistoryItem] = ()) -> Explanation:
-        """Every rule of every pack that fired or nearly fired, with scores."""
+    def explain(self, text: str, history: Sequence[HistoryItem] = (), near_misses: bool = True) -> Explanation:
+        """Every rule of every pack that fired or nearly fired, with scores.
+
+        ``near_misses=False`` leaves out the rules that nearly fired (every template is
+        tried for them): what ``suggest check`` asks when it only needs what fired.
+        """
         state = self._state
         norm = _checked(text)
         _buyer, agent = _checked_history(history)
         tokens = state.tokenizer.lazy(norm.text)
-        hits = state.matcher.match(norm, tokens, near=True, agent=agent)
+        hits = state.matcher.match(norm, tokens, near=near_misses, agent=agent)
         analysis = self._analyze(state, text, history, 3)
         rows = []
         for group, (kind, rule_sets) in enumerate((("intent", state.intent_sets), ("tag", state.tag_sets),

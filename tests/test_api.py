@@ -11,6 +11,7 @@ import pytest
 
 import suggest
 from suggest import Analysis, Engine, InputError, IntentMatch, PackError
+from suggest.engine import Explanation
 
 PACKAGE = Path(suggest.__file__).resolve().parent
 CLI_MODULES = {"cli.py", "chat.py", "__main__.py"}
@@ -110,3 +111,17 @@ def test_building_an_engine_leaves_the_garbage_collector_as_it_was() -> None:
         assert not gc.isenabled()  # a caller's own choice is kept
     finally:
         gc.enable()
+
+
+def test_explain_can_leave_out_the_rules_that_nearly_fired() -> None:
+    engine = Engine()
+    text = "什么时候发"  # shipping fires; templates one fragment short turn up as near misses
+    full = engine.explain(text)
+    fired_only = engine.explain(text, near_misses=False)
+    assert full.near and not fired_only.near
+    assert _templates_fired(full) == _templates_fired(fired_only)
+    assert full.analysis == fired_only.analysis
+
+
+def _templates_fired(explanation: Explanation) -> set[tuple[str, str]]:
+    return {(row.id, e.pattern) for row in explanation.rows for e in row.evidence if e.kind == "template"}
